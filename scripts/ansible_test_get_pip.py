@@ -9,4 +9,6 @@ import subprocess
 import sys
 
 subprocess.check_call([sys.executable, "-m", "ensurepip", "--default-pip"], stdout=subprocess.DEVNULL)
-sys.exit(subprocess.call([sys.executable, "-m", "pip", "install", *sys.argv[1:]]))
+# get-pip's own switches (--no-setuptools, --no-wheel: do not add those packages) mean nothing to pip itself.
+args = [a for a in sys.argv[1:] if a not in ("--no-setuptools", "--no-wheel")]
+sys.exit(subprocess.call([sys.executable, "-m", "pip", "install", *args]))
