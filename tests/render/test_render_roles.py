@@ -1,0 +1,404 @@
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the fleetguard.webshield project
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Render apache_logging and fail2ban with the EL 7, EL 9 and Debian variables and check the output with
+the real tools of this machine: `apache2 -t` on the snippet inside a minimal config, `fail2ban-client -t`
+on the whole jail configuration with the EL paths (inside a private mount namespace, so the EL log paths
+exist without touching the host), the validation helper's restore-on-failure, and a live Apache whose
+error and access lines the rendered filters must charge to the real client.
+"""
+
+import contextlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "filters"))
+import wsf_det_render as wr  # noqa: E402
+
+APACHE = shutil.which("apache2") or "/usr/sbin/apache2"
+MODULES = "/usr/lib/apache2/modules"
+F2B_CLIENT = "/usr/bin/fail2ban-client"
+HELPER = os.path.join(wr.ROLES, "apache_logging", "files", "webshield-apache-validate")
+PROBE = os.path.join(wr.ROOT, "tests", "filters", "f2b_probe.py")
+PLATFORMS = ["el7", "el9", "debian12"]
+
+needs_apache = pytest.mark.skipif(not os.path.exists(APACHE), reason="needs apache2")
+needs_fail2ban = pytest.mark.skipif(not os.path.exists(F2B_CLIENT), reason="needs fail2ban")
+
+PROXY_SETTINGS = {
+    "apache_logging_trusted_proxies": ["127.0.0.1", "192.0.2.0/24"],
+    "apache_logging_retired_scripts": ["/cgi-bin/old.cgi", "/legacy/jump.pl"],
+}
+
+
+@contextlib.contextmanager
+def world_readable_tmpdir():
+    """A temp dir Apache's worker user can traverse (pytest's tmp_path is 0700); removed even on failure."""
+    path = tempfile.mkdtemp(prefix="wsf-det-")
+    os.chmod(path, 0o755)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def minimal_httpd_conf(root, snippet, listen=None, extra="", include="Include"):
+    """A config for this machine's apache2 that includes the rendered snippet like the distributions do.
+
+    ServerRoot has a "modules" link so an EL snippet's relative LoadModule path resolves.
+    """
+    os.makedirs(os.path.join(root, "logs"), exist_ok=True)
+    if not os.path.exists(os.path.join(root, "modules")):
+        os.symlink(MODULES, os.path.join(root, "modules"))
+    modules = ["mpm_event", "authz_core", "alias", "mime", "cgid"]
+    lines = ["ServerRoot %s" % root, "ServerName localhost", "PidFile %s/httpd.pid" % root]
+    lines += ["DefaultRuntimeDir %s" % root, "TypesConfig /etc/mime.types"]
+    lines += ["LoadModule %s_module %s/mod_%s.so" % (name, MODULES, name) for name in modules]
+    lines += ["ScriptSock %s/cgid.sock" % root, "ErrorLog %s/logs/error.log" % root, "LogLevel warn"]
+    lines += ['LogFormat "%h %l %u %t \\"%r\\" %>s %O \\"%{Referer}i\\" \\"%{User-Agent}i\\"" combined']
+    lines += ["CustomLog %s/logs/access.log combined" % root]
+    if listen:
+        lines += ["Listen %s" % listen, "User www-data", "Group www-data"]
+    else:
+        lines += ["Listen 127.0.0.1:1"]
+    lines += [extra, "%s %s" % (include, snippet)]
+    path = os.path.join(root, "httpd.conf")
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write("\n".join(lines) + "\n")
+    return path
+
+
+def render_snippet(platform, settings, directory):
+    variables = wr.role_variables("apache_logging", platform, settings)
+    text = wr.render("apache_logging", "webshield-logging.conf.j2", variables)
+    path = os.path.join(directory, "webshield-logging.conf")
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    return path, text
+
+
+# ---------------------------------------------------------------- apache_logging: syntax with apache2 -t
+
+
+@needs_apache
+@pytest.mark.parametrize("platform", PLATFORMS)
+@pytest.mark.parametrize(
+    ("settings", "expect_ok", "expect_text"),
+    [
+        ({}, True, ["ErrorLogFormat", "[client\\ %a]", "LogLevel cgid:warn"]),
+        (PROXY_SETTINGS, True, ["RemoteIPTrustedProxy 127.0.0.1 192.0.2.0/24", 'Redirect gone "/cgi-bin/old.cgi"']),
+        ({"apache_logging_loglevel": ["core:info"]}, True, ["<IfModule core.c>", "LogLevel core:info"]),
+        # Proof that the check can fail: a header name Apache refuses.
+        ({"apache_logging_trusted_proxies": ["127.0.0.1"], "apache_logging_remoteip_header": ""}, False, []),
+        ({"apache_logging_loglevel": ["cgid:loud"]}, False, []),
+    ],
+)
+def test_snippet_passes_apache_config_test(tmp_path, platform, settings, expect_ok, expect_text):
+    snippet, text = render_snippet(platform, settings, str(tmp_path))
+    for piece in expect_text:
+        assert piece in text
+    # On Debian the role enables mod_remoteip with a2enmod; the EL snippet loads it itself.
+    extra = ""
+    if platform == "debian12" and settings.get("apache_logging_trusted_proxies"):
+        extra = "LoadModule remoteip_module %s/mod_remoteip.so" % MODULES
+    conf = minimal_httpd_conf(str(tmp_path), snippet, extra=extra)
+    done = subprocess.run([APACHE, "-t", "-f", conf], capture_output=True, text=True, check=False)
+    assert (done.returncode == 0) is expect_ok, done.stderr
+    if expect_ok:
+        assert "Syntax OK" in done.stderr + done.stdout
+
+
+@pytest.mark.parametrize(
+    ("platform", "layout", "conf_path", "bytes_field"),
+    [
+        ("el7", "redhat", "/etc/httpd/conf.d/webshield-logging.conf", "%b"),
+        ("el9", "redhat", "/etc/httpd/conf.d/webshield-logging.conf", "%b"),
+        ("debian12", "debian", "/etc/apache2/conf-available/webshield-logging.conf", "%O"),
+    ],
+)
+def test_os_variables_pick_the_layout(platform, layout, conf_path, bytes_field):
+    variables = wr.role_variables("apache_logging", platform, PROXY_SETTINGS)
+    assert wr.value(variables, "__apache_logging_layout") == layout
+    assert wr.value(variables, "__apache_logging_conf_path") == conf_path
+    text = wr.render("apache_logging", "webshield-logging.conf.j2", variables)
+    assert '%a %l %u %t \\"%r\\" %>s ' + bytes_field + ' \\"%{Referer}i\\"' in text
+    assert ("LoadModule remoteip_module modules/mod_remoteip.so" in text) is (layout == "redhat")
+
+
+# ---------------------------------------------------------------- apache_logging: the validation helper
+
+
+def _helper_tree(root):
+    """conf-available + conf-enabled like Debian, and a main config that includes conf-enabled/*.conf."""
+    for sub in ("conf-available", "conf-enabled"):
+        os.makedirs(os.path.join(root, sub), exist_ok=True)
+    snippet = os.path.join(root, "conf-enabled", "*.conf")
+    return minimal_httpd_conf(root, snippet, include="IncludeOptional")
+
+
+GOOD = 'ErrorLogFormat "[%{u}t] [client\\ %a] %M"\n'
+OLD = "LogLevel warn\n"
+BAD = "ThisIsNoDirective on\n"
+
+
+@needs_apache
+@pytest.mark.parametrize(
+    ("old", "candidate", "link", "expect_rc_zero"),
+    [
+        (None, GOOD, "missing", True),  # first run: valid, link made for the test only
+        (None, BAD, "missing", False),  # first run: invalid -> refused (proves the temporary link is read)
+        (OLD, BAD, "present", False),  # enabled file, invalid candidate -> refused, old stays
+        (OLD, GOOD, "present", True),  # enabled file, valid candidate -> accepted, old still restored
+        (OLD, BAD, "none", True),  # no link given and none there: the file is not included, nothing to refuse
+    ],
+)
+def test_validate_helper_always_restores(tmp_path, old, candidate, link, expect_rc_zero):
+    with_link = link != "none"
+    link_exists = link == "present"
+    conf = _helper_tree(str(tmp_path))
+    dest = tmp_path / "conf-available" / "webshield-logging.conf"
+    link_path = tmp_path / "conf-enabled" / "webshield-logging.conf"
+    if old is not None:
+        dest.write_text(old)
+        os.chmod(dest, 0o640)
+    if link_exists:
+        link_path.symlink_to(dest)
+    cand = tmp_path / "candidate.conf"
+    cand.write_text(candidate)
+    args = [HELPER, str(cand), str(dest)] + ([str(link_path)] if with_link else []) + ["--", APACHE, "-t", "-f", conf]
+    done = subprocess.run(args, capture_output=True, text=True, check=False)
+    assert (done.returncode == 0) is expect_rc_zero, done.stderr
+    # Whatever happened, the tree is exactly as before.
+    if old is None:
+        assert not dest.exists()
+    else:
+        assert dest.read_text() == old
+        assert oct(os.stat(dest).st_mode & 0o777) == oct(0o640)
+    assert link_path.is_symlink() is link_exists
+    assert sorted(p.name for p in (tmp_path / "conf-available").iterdir()) == (
+        [] if old is None else ["webshield-logging.conf"]
+    )
+
+
+@pytest.mark.parametrize("args", [[], ["a"], ["a", "b", "c"], ["a", "b", "c", "d", "e"]])
+def test_validate_helper_usage_errors(tmp_path, args):
+    done = subprocess.run([HELPER, *args], capture_output=True, text=True, check=False)
+    assert done.returncode == 64
+    assert "usage" in done.stderr or "not a file" in done.stderr
+
+
+# ---------------------------------------------------------------- fail2ban: whole configuration, fail2ban-client -t
+
+
+def _f2b_conf_dir(root, platform, settings, banaction):
+    """A full fail2ban config dir: this machine's stock files (for action.d/filter.d includes) without the
+    distribution's jail.d, plus the role's files rendered for the platform."""
+    confdir = os.path.join(root, "fail2ban")
+    shutil.copytree("/etc/fail2ban", confdir, symlinks=True)
+    for name in os.listdir(os.path.join(confdir, "jail.d")):
+        os.unlink(os.path.join(confdir, "jail.d", name))
+    variables = wr.role_variables("fail2ban", platform, dict(settings, __fail2ban_banaction=banaction))
+    for item in wr.value(variables, "__fail2ban_files"):
+        with open(os.path.join(confdir, item["dest"]), "w", encoding="utf-8") as handle:
+            handle.write(wr.render("fail2ban", item["src"], variables))
+    return confdir, variables
+
+
+def _test_in_private_mounts(confdir, log_files):
+    """fail2ban-client -t with the given log files present, in a private mount namespace (host untouched)."""
+    touch = " && ".join('mkdir -p "$(dirname %s)" && : > %s' % (path, path) for path in log_files)
+    script = "mount -t tmpfs tmpfs /var/log && %s && %s -t -c %s" % (touch, F2B_CLIENT, confdir)
+    return subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True, text=True, check=False)
+
+
+EL_LOGS = ["/var/log/httpd/error_log", "/var/log/httpd/access_log", "/var/log/fail2ban.log"]
+EL_SSL_LOGS = ["/var/log/httpd/ssl_error_log", "/var/log/httpd/ssl_access_log", "/var/log/fail2ban.log"]
+DEBIAN_LOGS = ["/var/log/apache2/error.log", "/var/log/apache2/access.log", "/var/log/fail2ban.log"]
+
+
+@needs_fail2ban
+@pytest.mark.parametrize(
+    ("platform", "firewall", "logs", "expect_ok"),
+    [
+        ("el7", "iptables", EL_LOGS, True),
+        ("el9", "nftables", EL_SSL_LOGS, True),
+        ("el9", "firewalld", EL_LOGS, True),
+        ("debian12", "nftables", DEBIAN_LOGS, True),
+        # Proof that the check can fail: EL paths missing (the jail would not start).
+        ("el7", "iptables", DEBIAN_LOGS, False),
+    ],
+)
+def test_jail_config_passes_fail2ban_client_test(tmp_path, platform, firewall, logs, expect_ok):
+    variables = wr.role_variables("fail2ban", platform, {})
+    banaction = wr.value(variables, "__fail2ban_ban_actions")[firewall]
+    settings = {"fail2ban_tripwire_paths": ["/.env"], "fail2ban_redirect_allowed_hosts": ["www.example.com"]}
+    confdir, variables = _f2b_conf_dir(str(tmp_path), platform, settings, banaction)
+    jail = (tmp_path / "fail2ban" / "jail.d" / "webshield.local").read_text()
+    for path in wr.value(variables, "__fail2ban_error_logs") + wr.value(variables, "__fail2ban_access_logs"):
+        assert path in jail
+    assert "action = %s" % banaction in jail
+    done = _test_in_private_mounts(confdir, logs)
+    assert (done.returncode == 0) is expect_ok, done.stdout + done.stderr
+    if expect_ok:
+        assert "OK: configuration test is successful" in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize(
+    ("platform", "error_glob", "access_glob", "firewall"),
+    [
+        ("el7", "/var/log/httpd/*error_log", "/var/log/httpd/*access_log", "iptables"),
+        ("el9", "/var/log/httpd/*error_log", "/var/log/httpd/*access_log", "nftables"),
+        ("debian12", "/var/log/apache2/*error.log", "/var/log/apache2/*access.log", "nftables"),
+    ],
+)
+def test_fail2ban_os_variables(platform, error_glob, access_glob, firewall):
+    variables = wr.role_variables("fail2ban", platform, {})
+    assert wr.value(variables, "__fail2ban_error_logs") == [error_glob]
+    assert wr.value(variables, "__fail2ban_access_logs") == [access_glob]
+    assert wr.value(variables, "__fail2ban_firewall") == firewall
+
+
+@pytest.mark.parametrize(
+    ("overrides", "env", "expected"),
+    [
+        ({}, {}, ["127.0.0.1/8", "::1"]),
+        ({}, {"SSH_CLIENT": "192.0.2.9 50000 22"}, ["127.0.0.1/8", "::1", "192.0.2.9"]),
+        ({"fail2ban_ignore_controller": False}, {"SSH_CLIENT": "192.0.2.9 50000 22"}, ["127.0.0.1/8", "::1"]),
+        (
+            {"webshield_trusted_networks": ["127.0.0.1/32"], "fail2ban_ignoreip_extra": ["198.51.100.0/24"]},
+            {"SSH_CLIENT": "2001:db8::1 50000 22"},
+            ["127.0.0.1/32", "2001:db8::1", "198.51.100.0/24"],
+        ),
+    ],
+)
+def test_ignoreip_holds_trusted_networks_and_controller(overrides, env, expected):
+    variables = wr.role_variables("fail2ban", "debian12", overrides)
+    variables["ansible_facts"]["env"] = env
+    assert wr.value(variables, "__fail2ban_ignoreip") == expected
+    variables["__fail2ban_banaction"] = "nftables[type=allports, blocktype=drop]"
+    jail = wr.render("fail2ban", "jail.local.j2", variables)
+    assert jail.count("ignoreip = %s\n" % " ".join(expected)) == 5
+
+
+# ---------------------------------------------------------------- live Apache: rendered snippet + rendered filters
+
+
+def _free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _get(url, headers=None):
+    request = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return answer.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def _probe(confdir, name, logfile):
+    done = subprocess.run(
+        [wr.F2B_PYTHON, PROBE, confdir, name, logfile],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PYTHONDONTWRITEBYTECODE="1"),
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return [m for entry in json.loads(done.stdout)["lines"] for m in entry["matches"]]
+
+
+@needs_apache
+@needs_fail2ban
+@pytest.mark.skipif(os.geteuid() != 0, reason="starts Apache with a worker user")
+@pytest.mark.parametrize(
+    ("settings", "headers", "client"),
+    [
+        ({"apache_logging_retired_scripts": ["/cgi-bin/old.cgi"]}, {}, "127.0.0.1"),
+        # Behind a trusted proxy (loopback here), both logs name the forwarded client.
+        (
+            {"apache_logging_retired_scripts": ["/cgi-bin/old.cgi"], "apache_logging_trusted_proxies": ["127.0.0.1"]},
+            {"X-Forwarded-For": "192.0.2.77"},
+            "192.0.2.77",
+        ),
+    ],
+)
+def test_live_apache_lines_are_charged_to_the_client(settings, headers, client):
+    with world_readable_tmpdir() as root:
+        cgi = os.path.join(root, "cgi-bin")
+        os.makedirs(cgi)
+        with open(os.path.join(cgi, "hello.cgi"), "w", encoding="utf-8") as handle:
+            handle.write("#!/bin/sh\nprintf 'Content-Type: text/plain\\n\\nhello\\n'\n")
+        os.chmod(os.path.join(cgi, "hello.cgi"), 0o755)
+        snippet, _ = render_snippet("debian12", settings, root)
+        extra = "LoadModule remoteip_module %s/mod_remoteip.so\nScriptAlias /cgi-bin/ %s/\n" % (MODULES, cgi)
+        extra += '<Directory "%s">\n  Require all granted\n</Directory>\nDocumentRoot %s' % (root, root)
+        port = _free_port()
+        conf = minimal_httpd_conf(root, snippet, listen="127.0.0.1:%d" % port, extra=extra)
+        started = subprocess.run([APACHE, "-f", conf, "-k", "start"], capture_output=True, text=True, check=False)
+        assert started.returncode == 0, started.stderr
+        try:
+            base = "http://127.0.0.1:%d" % port
+            for _ in range(50):  # wait for the listener (bounded)
+                with contextlib.suppress(OSError):
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    break
+                time.sleep(0.1)
+            for _ in range(50):  # mod_cgid's daemon may answer 503 for a moment after the start (bounded)
+                if _get(base + "/cgi-bin/hello.cgi", headers) == 200:
+                    break
+                time.sleep(0.1)
+            assert _get(base + "/cgi-bin/hello.cgi", headers) == 200
+            assert _get(base + "/cgi-bin/missing.cgi", dict(headers, Referer="http://x/ [client 198.51.100.7]")) == 404
+            assert _get(base + "/cgi-bin/old.cgi", headers) == 410
+            assert _get(base + "/go?url=http://evil.example/", headers) == 404
+        finally:
+            subprocess.run([APACHE, "-f", conf, "-k", "stop"], capture_output=True, check=False)
+            for _ in range(50):
+                if not os.path.exists(os.path.join(root, "httpd.pid")):
+                    break
+                time.sleep(0.1)
+        settings_f2b = {"fail2ban_tripwire_paths": ["/cgi-bin/old.cgi"], "__fail2ban_banaction": "nftables"}
+        variables = wr.role_variables("fail2ban", "debian12", settings_f2b)
+        os.makedirs(os.path.join(root, "f2b", "filter.d"))
+        for name in ("webshield-noscript", "webshield-tripwire", "webshield-redirect"):
+            with open(os.path.join(root, "f2b", "filter.d", name + ".conf"), "w", encoding="utf-8") as handle:
+                handle.write(wr.render("fail2ban", "filter.d/%s.conf.j2" % name, variables))
+        confdir = os.path.join(root, "f2b")
+        error_log = os.path.join(root, "logs", "error.log")
+        access_log = os.path.join(root, "logs", "access.log")
+        noscript = _probe(confdir, "webshield-noscript", error_log)
+        with open(error_log, encoding="utf-8") as handle:
+            assert [m["host"] for m in noscript] == [client], handle.read()
+        assert [m["host"] for m in _probe(confdir, "webshield-tripwire", access_log)] == [client]
+        assert [m["host"] for m in _probe(confdir, "webshield-redirect", access_log)] == [client]
+
+
+@needs_fail2ban
+@pytest.mark.parametrize(
+    ("overrides", "expect_ok"),
+    [
+        ({}, True),
+        ({"__fail2ban_banaction": "no-such-action"}, False),  # unknown ban action
+        ({"fail2ban_apache_error_logs": ["/var/log/apache2/typo_error.log"]}, False),  # a log file that is not there
+    ],
+)
+def test_fail2ban_client_rejects_a_broken_configuration(tmp_path, overrides, expect_ok):
+    """The role's staging test (fail2ban-client -t -c COPY) is what keeps a bad configuration out."""
+    variables = wr.role_variables("fail2ban", "debian12", {})
+    banaction = overrides.get("__fail2ban_banaction", wr.value(variables, "__fail2ban_ban_actions")["nftables"])
+    settings = {key: item for key, item in overrides.items() if key != "__fail2ban_banaction"}
+    confdir, _ = _f2b_conf_dir(str(tmp_path), "debian12", settings, banaction)
+    done = _test_in_private_mounts(confdir, DEBIAN_LOGS)
+    assert (done.returncode == 0) is expect_ok, done.stdout + done.stderr
