@@ -4,6 +4,7 @@
 #   - .venv (pinned requirements-dev.txt) and .venv-core216 (ansible-core 2.16 for sanity)
 #   - dependency collections (containers.podman, ansible.posix, community.general) taken from the
 #     `ansible` package on PyPI, since Ansible Galaxy is not reachable
+#   - fail2ban 0.11.2 unpacked under .cache/fail2ban-0.11 (the filter tests run on it and on Debian's 1.0.2)
 #   - .cache/collections/ansible_collections/fleetguard/webshield -> this checkout
 # A second run only checks: nothing is downloaded again when the inputs are unchanged.
 set -euo pipefail
@@ -76,6 +77,9 @@ PYEOF
 else
   log "dependency collections present"
 fi
+# fail2ban 0.11.2 (what EPEL 7 ships), from Debian 11's package, for the filter and config tests.
+f2b011=$(bash scripts/fetch-fail2ban.sh)
+log "fail2ban 0.11.2 for the tests: $f2b011"
 mkdir -p "$cdir/fleetguard"
 ln -sfn "$root" "$cdir/fleetguard/webshield"
 log "done"

@@ -4,13 +4,15 @@
 """Run one fail2ban filter over a sample log with fail2ban's own Python API; print JSON.
 
 Runs under the interpreter that has fail2ban (Debian: /usr/bin/python3 with
-/usr/lib/python3/dist-packages), never inside the test venv. Usage:
+/usr/lib/python3/dist-packages; PYTHONPATH picks another release, e.g. 0.11.2), never inside the test venv.
+Usage:
 
     f2b_probe.py CONFDIR FILTER LOGFILE
 
 CONFDIR holds filter.d/FILTER.conf. Comment lines (starting with "#") and empty lines are skipped, every
 other line is fed in order to one filter object (so multi-line buffers behave as in the daemon). Output:
-one JSON object {"regexes": [...], "maxlines": N, "lines": [{"lineno", "line", "matches": [...]}]}.
+one JSON object {"version": fail2ban's version, "regexes": [...], "maxlines": N,
+"lines": [{"lineno", "line", "matches": [...]}]}.
 """
 
 import json
@@ -19,6 +21,7 @@ import time
 
 from fail2ban.client.filterreader import FilterReader
 from fail2ban.server.filter import Filter
+from fail2ban.version import version
 
 
 def load_filter(confdir, name):
@@ -65,7 +68,7 @@ def main(confdir, name, logfile):
                     stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(int(date)))
                 matches.append({"regex": index, "host": str(fid), "time": stamp})
             out.append({"lineno": lineno, "line": line.rstrip("\n"), "matches": matches})
-    json.dump({"regexes": regexes, "maxlines": maxlines, "lines": out}, sys.stdout)
+    json.dump({"version": version, "regexes": regexes, "maxlines": maxlines, "lines": out}, sys.stdout)
     return 0
 
 

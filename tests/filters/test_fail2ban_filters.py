@@ -7,7 +7,8 @@ Each filter template is rendered with the settings the sample logs state in thei
 temporary fail2ban config dir and run line by line through fail2ban's own Filter (f2b_probe.py, under the
 system Python that has fail2ban). Checks: every "match": true line is matched with the annotated host and
 time; "match": false and unannotated lines are not matched; every failregex has a sample; no line ever
-charges an address other than its annotated host (log injection).
+charges an address other than its annotated host (log injection). Every check that runs fail2ban runs
+twice: with this machine's fail2ban (1.x) and with 0.11.2 (EPEL 7, Debian 11; wr.FAIL2BANS).
 """
 
 import json
@@ -22,7 +23,6 @@ import wsf_det_render as wr
 HERE = os.path.dirname(os.path.abspath(__file__))
 LOGS = os.path.join(wr.ROOT, "tests", "fixtures", "logs")
 PROBE = os.path.join(HERE, "f2b_probe.py")
-FAIL2BAN_REGEX = "/usr/bin/fail2ban-regex"
 
 # Role settings the sample logs are written for (see each fixture's header).
 FILTER_SETTINGS = {
@@ -65,27 +65,28 @@ def write_filter_dir(tmp_path, platform, settings, names=FILTERS):
     return tmp_path
 
 
-def run_probe(confdir, name, logfile):
-    env = dict(os.environ, TZ="UTC", PYTHONDONTWRITEBYTECODE="1")
+def run_probe(confdir, name, logfile, f2b=wr.FAIL2BAN_SYSTEM):
     done = subprocess.run(
         [wr.F2B_PYTHON, PROBE, str(confdir), name, str(logfile)],
         capture_output=True,
         text=True,
-        env=env,
+        env=f2b.env(TZ="UTC"),
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
+    result = json.loads(done.stdout)
+    assert result["version"].startswith(f2b.version_prefix), result["version"]
+    return result
 
 
-@pytest.fixture(scope="module")
-def probed(tmp_path_factory):
-    """fail2ban's verdict for every line of every sample log: {filter: (samples, probe output)}."""
+@pytest.fixture(scope="module", params=wr.FAIL2BANS)
+def probed(request, tmp_path_factory):
+    """fail2ban's verdict for every line of every sample log: {filter: (samples, probe output)}, per release."""
     confdir = write_filter_dir(tmp_path_factory.mktemp("f2b"), "debian12", FILTER_SETTINGS)
     results = {}
     for name in FILTERS:
         logfile = os.path.join(LOGS, name)
-        results[name] = (parse_samples(logfile), run_probe(confdir, name, logfile))
+        results[name] = (parse_samples(logfile), run_probe(confdir, name, logfile, request.param))
     return results
 
 
@@ -151,17 +152,18 @@ def test_injection_samples_exist(probed, name):
     assert any(note and "injection" in note.get("desc", "") for _, note, _ in samples)
 
 
-@pytest.mark.skipif(not os.path.exists(FAIL2BAN_REGEX), reason="needs fail2ban-regex")
+@pytest.mark.parametrize("f2b", wr.FAIL2BANS)
 @pytest.mark.parametrize("name", FILTERS)
-def test_fail2ban_regex_cli_counts(tmp_path, name):
+def test_fail2ban_regex_cli_counts(tmp_path, name, f2b):
     """The command-line tool agrees: as many matched lines as "match": true samples."""
     confdir = write_filter_dir(tmp_path, "debian12", FILTER_SETTINGS, names=[name])
     shutil.copy(os.path.join(LOGS, name), tmp_path / "sample.log")
+    filter_file = str(confdir / "filter.d" / ("%s.conf" % name))
     done = subprocess.run(
-        [FAIL2BAN_REGEX, "--raw", str(tmp_path / "sample.log"), str(confdir / "filter.d" / ("%s.conf" % name))],
+        f2b.command("fail2ban-regex") + ["--raw", str(tmp_path / "sample.log"), filter_file],
         capture_output=True,
         text=True,
-        env=dict(os.environ, TZ="UTC"),
+        env=f2b.env(TZ="UTC"),
         check=False,
     )
     assert done.returncode == 0, done.stderr
@@ -219,10 +221,11 @@ def test_fail2ban_regex_cli_counts(tmp_path, name):
         ),
     ],
 )
-def test_single_lines_per_platform(tmp_path, platform, name, line, host):
+@pytest.mark.parametrize("f2b", wr.FAIL2BANS)
+def test_single_lines_per_platform(tmp_path, platform, name, line, host, *, f2b):
     confdir = write_filter_dir(tmp_path, platform, FILTER_SETTINGS, names=[name])
     logfile = tmp_path / "one.log"
     logfile.write_text(line + "\n", encoding="utf-8")
-    result = run_probe(confdir, name, logfile)
+    result = run_probe(confdir, name, logfile, f2b)
     hosts = {m["host"] for m in result["lines"][0]["matches"]}
     assert hosts == ({host} if host else set())

@@ -5,7 +5,9 @@
 the real tools of this machine: `apache2 -t` on the snippet inside a minimal config, `fail2ban-client -t`
 on the whole jail configuration with the EL paths (inside a private mount namespace, so the EL log paths
 exist without touching the host), the validation helper's restore-on-failure, and a live Apache whose
-error and access lines the rendered filters must charge to the real client.
+error and access lines the rendered filters must charge to the real client. The fail2ban-client checks
+run with this machine's fail2ban (1.x) and with 0.11.2 (EPEL 7, Debian 11), each with its own stock
+action.d/filter.d (wr.FAIL2BANS).
 """
 
 import contextlib
@@ -199,11 +201,11 @@ def test_validate_helper_usage_errors(tmp_path, args):
 # ---------------------------------------------------------------- fail2ban: whole configuration, fail2ban-client -t
 
 
-def _f2b_conf_dir(root, platform, settings, banaction):
-    """A full fail2ban config dir: this machine's stock files (for action.d/filter.d includes) without the
+def _f2b_conf_dir(root, platform, settings, banaction, f2b=wr.FAIL2BAN_SYSTEM):
+    """A full fail2ban config dir: the release's stock files (for action.d/filter.d includes) without the
     distribution's jail.d, plus the role's files rendered for the platform."""
     confdir = os.path.join(root, "fail2ban")
-    shutil.copytree("/etc/fail2ban", confdir, symlinks=True)
+    shutil.copytree(f2b.confdir, confdir, symlinks=True)
     for name in os.listdir(os.path.join(confdir, "jail.d")):
         os.unlink(os.path.join(confdir, "jail.d", name))
     variables = wr.role_variables("fail2ban", platform, dict(settings, __fail2ban_banaction=banaction))
@@ -213,10 +215,11 @@ def _f2b_conf_dir(root, platform, settings, banaction):
     return confdir, variables
 
 
-def _test_in_private_mounts(confdir, log_files):
+def _test_in_private_mounts(confdir, log_files, f2b=wr.FAIL2BAN_SYSTEM):
     """fail2ban-client -t with the given log files present, in a private mount namespace (host untouched)."""
     touch = " && ".join('mkdir -p "$(dirname %s)" && : > %s' % (path, path) for path in log_files)
-    script = "mount -t tmpfs tmpfs /var/log && %s && %s -t -c %s" % (touch, F2B_CLIENT, confdir)
+    client = f2b.shell_command("fail2ban-client")
+    script = "mount -t tmpfs tmpfs /var/log && %s && %s -t -c %s" % (touch, client, confdir)
     return subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True, text=True, check=False)
 
 
@@ -225,11 +228,23 @@ EL_SSL_LOGS = ["/var/log/httpd/ssl_error_log", "/var/log/httpd/ssl_access_log", 
 DEBIAN_LOGS = ["/var/log/apache2/error.log", "/var/log/apache2/access.log", "/var/log/fail2ban.log"]
 
 
-@needs_fail2ban
+@pytest.mark.parametrize("f2b", wr.FAIL2BANS)
+def test_fail2ban_release_under_test(f2b):
+    """The releases really differ: the client the checks below run reports the expected version."""
+    done = subprocess.run(
+        f2b.command("fail2ban-client") + ["--version"], capture_output=True, text=True, env=f2b.env(), check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Fail2Ban v" + f2b.version_prefix in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("f2b", wr.FAIL2BANS)
 @pytest.mark.parametrize(
     ("platform", "firewall", "logs", "expect_ok"),
     [
         ("el7", "iptables", EL_LOGS, True),
+        # CentOS 7 where firewalld runs (its default): firewallcmd-ipset.
+        ("el7", "firewalld", EL_LOGS, True),
         ("el9", "nftables", EL_SSL_LOGS, True),
         ("el9", "firewalld", EL_LOGS, True),
         ("debian12", "nftables", DEBIAN_LOGS, True),
@@ -237,16 +252,16 @@ DEBIAN_LOGS = ["/var/log/apache2/error.log", "/var/log/apache2/access.log", "/va
         ("el7", "iptables", DEBIAN_LOGS, False),
     ],
 )
-def test_jail_config_passes_fail2ban_client_test(tmp_path, platform, firewall, logs, expect_ok):
+def test_jail_config_passes_fail2ban_client_test(tmp_path, platform, firewall, logs, expect_ok, *, f2b):
     variables = wr.role_variables("fail2ban", platform, {})
     banaction = wr.value(variables, "__fail2ban_ban_actions")[firewall]
     settings = {"fail2ban_tripwire_paths": ["/.env"], "fail2ban_redirect_allowed_hosts": ["www.example.com"]}
-    confdir, variables = _f2b_conf_dir(str(tmp_path), platform, settings, banaction)
+    confdir, variables = _f2b_conf_dir(str(tmp_path), platform, settings, banaction, f2b)
     jail = (tmp_path / "fail2ban" / "jail.d" / "webshield.local").read_text()
     for path in wr.value(variables, "__fail2ban_error_logs") + wr.value(variables, "__fail2ban_access_logs"):
         assert path in jail
     assert "action = %s" % banaction in jail
-    done = _test_in_private_mounts(confdir, logs)
+    done = _test_in_private_mounts(confdir, logs, f2b)
     assert (done.returncode == 0) is expect_ok, done.stdout + done.stderr
     if expect_ok:
         assert "OK: configuration test is successful" in done.stdout + done.stderr
@@ -385,7 +400,8 @@ def test_live_apache_lines_are_charged_to_the_client(settings, headers, client):
         assert [m["host"] for m in _probe(confdir, "webshield-redirect", access_log)] == [client]
 
 
-@needs_fail2ban
+# Debian 11 runs 0.11.2 with the same Debian variables.
+@pytest.mark.parametrize("f2b", wr.FAIL2BANS)
 @pytest.mark.parametrize(
     ("overrides", "expect_ok"),
     [
@@ -394,11 +410,11 @@ def test_live_apache_lines_are_charged_to_the_client(settings, headers, client):
         ({"fail2ban_apache_error_logs": ["/var/log/apache2/typo_error.log"]}, False),  # a log file that is not there
     ],
 )
-def test_fail2ban_client_rejects_a_broken_configuration(tmp_path, overrides, expect_ok):
+def test_fail2ban_client_rejects_a_broken_configuration(tmp_path, overrides, expect_ok, f2b):
     """The role's staging test (fail2ban-client -t -c COPY) is what keeps a bad configuration out."""
     variables = wr.role_variables("fail2ban", "debian12", {})
     banaction = overrides.get("__fail2ban_banaction", wr.value(variables, "__fail2ban_ban_actions")["nftables"])
     settings = {key: item for key, item in overrides.items() if key != "__fail2ban_banaction"}
-    confdir, _ = _f2b_conf_dir(str(tmp_path), "debian12", settings, banaction)
-    done = _test_in_private_mounts(confdir, DEBIAN_LOGS)
+    confdir, _ = _f2b_conf_dir(str(tmp_path), "debian12", settings, banaction, f2b)
+    done = _test_in_private_mounts(confdir, DEBIAN_LOGS, f2b)
     assert (done.returncode == 0) is expect_ok, done.stdout + done.stderr
