@@ -1,0 +1,259 @@
+#!/usr/bin/env python3
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the fleetguard.webshield project
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Benchmark of offender_stats (a benchmark, not a test: it prints figures and asserts nothing).
+
+Builds a deterministic combined log of N lines (default 1M; ``--lines 5000000 --clients 200000`` for the
+memory figure), then prints, in one run:
+
+* the module core (every detector on) with 1 and 2 processes: seconds, lines/s, peak RSS;
+* ``mawk '{c[$1]++}'`` on the same file and the ratio (module time / mawk time);
+* a rerun with ``state_file`` on the unchanged file;
+* one run through the real module entry point (``ansible localhost -m fleetguard.webshield.offender_stats``),
+  unless ``--no-ansible``.
+
+Run from the repository root: ``python3 benchmarks/offender_stats.py [--lines N] [--clients K]``.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+import argparse
+import importlib
+import json
+import os
+import random
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+COLLECTIONS = os.path.join(ROOT, ".cache", "collections")
+LINK = os.path.join(COLLECTIONS, "ansible_collections", "fleetguard", "webshield")
+
+
+def ensure_import_path():
+    if not os.path.exists(LINK):
+        os.makedirs(os.path.dirname(LINK), exist_ok=True)
+        os.symlink(ROOT, LINK)
+    sys.path.insert(0, COLLECTIONS)
+
+
+def build_log(path, lines, clients, seed=1):
+    """A combined log with Zipf-like clients, pages and referers, 2% open-redirect attempts, 3% missing
+    scripts, tripwire probes and one flooding client; about 12 lines per second."""
+    rnd = random.Random(seed)
+    addrs = []
+    for i in range(clients):
+        if i % 50 == 49:
+            addrs.append("2001:db8:%x:%x::%x" % (i >> 16, (i >> 4) & 0xFFFF, i & 0xF))
+        else:
+            addrs.append("%d.%d.%d.%d" % (1 + (i * 7) % 223, (i >> 8) % 256, (i * 13) % 256, i % 256))
+    pages = ["/", "/index.html", "/feed/", "/style.css", "/app.js", "/favicon.ico"]
+    pages += ["/blog/%d/post-%d.html" % (i % 40, i) for i in range(1500)]
+    referers = ["-"] * 30 + ["https://www.google.com/", "http://www.example.com/"]
+    referers += ["http://site%d.example/bitrix/redirect.php?goto=x" % i for i in range(300)]
+    agents = [
+        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36",
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:121.0) Gecko/20100101 Firefox/121.0",
+        "curl/8.0",
+        'Mozilla/5.0 \\"quoted\\" [client 198.51.100.7]',
+    ]
+    t0 = 1612346400  # 2021-02-03T10:00:00Z
+    stamps = {}
+    out = []
+    with open(path, "w") as fobj:
+        for i in range(lines):
+            t = t0 + i // 12
+            ts = stamps.get(t)
+            if ts is None:
+                stamps.clear()
+                ts = stamps[t] = time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(t))
+            c = (int(clients * rnd.random() ** 3) * 7919) % clients  # skewed: a few heavy clients, a long tail
+            r = rnd.random()
+            status, size = 200, 512 + (i % 4000)
+            if r < 0.02:
+                target, status = "/cgi-bin/jump.cgi?url=http%3A%2F%2Fevil.example%2F", 302
+            elif r < 0.05:
+                target, status = "/cgi-bin/old.cgi", 404
+            elif r < 0.055:
+                target, status = "/wp-login.php", 404
+            elif r < 0.06:
+                c, target = 0, "/wp-content/themes/cocoon-master/cocoon-service-worker.js"
+            else:
+                target = pages[min(int(rnd.expovariate(0.01)), len(pages) - 1)]
+                if r < 0.08:
+                    target += "?p=%d" % (i % 97)
+            ref = referers[min(int(rnd.expovariate(0.05)), len(referers) - 1)]
+            agent = agents[3] if r > 0.9995 else agents[i % 3]
+            out.append(
+                '%s - - [%s] "GET %s HTTP/1.1" %d %d "%s" "%s"\n' % (addrs[c], ts, target, status, size, ref, agent)
+            )
+            if len(out) >= 10000:
+                fobj.write("".join(out))
+                out = []
+        fobj.write("".join(out))
+
+
+def module_options(path, workers, state_file=None):
+    return dict(
+        access_logs=[path],
+        access_format="combined",
+        error_logs=[],
+        fail2ban_logs=[],
+        fail2ban_db=None,
+        detectors=["missing_script", "open_redirect", "flood", "tripwire", "fail2ban"],
+        script_patterns=["^/cgi-bin/", r"\.(?:cgi|pl|php|py|sh|asp|aspx|jsp)$"],
+        script_statuses=[404],
+        redirect_paths=[],
+        redirect_allow_hosts=["www.example.com"],
+        flood_windows=[{"seconds": 300, "requests": 60}, {"seconds": 60, "requests": 30}],
+        tripwire_paths=["/wp-login.php", "/.env"],
+        tripwire_markers=[],
+        fail2ban_ignore_jails=["recidive"],
+        since_epoch=None,
+        until_epoch=None,
+        state_file=state_file,
+        missing="warn",
+        top=100,
+        top_pages=10,
+        top_networks=10000,
+        prefixes=[24, 16],
+        prefixes6=[64, 48],
+        workers=workers,
+    )
+
+
+def run_core(path, workers, state_file=None):
+    """Run the core in a child process; returns (seconds, summary, peak RSS MiB of the child and its worker)."""
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(reader)
+        base = "ansible_collections.fleetguard.webshield.plugins.module_utils."
+        save_state = importlib.import_module(base + "_logsource").save_state
+        collect = importlib.import_module(base + "_stats_collect").collect
+        start, cpu0 = time.time(), _cpu()
+        result, _old, new_state, _warnings = collect(module_options(path, workers, state_file))
+        seconds, cpu = time.time() - start, _cpu() - cpu0
+        if state_file:
+            save_state(state_file, new_state)
+        with os.fdopen(writer, "w") as fobj:
+            json.dump(
+                {
+                    "seconds": seconds,
+                    "cpu": cpu,
+                    "summary": result["summary"],
+                    "clients_total": result["clients_total"],
+                },
+                fobj,
+            )
+        os._exit(0)
+    os.close(writer)
+    with os.fdopen(reader) as fobj:
+        data = json.load(fobj)
+    _pid, _status, usage = os.wait4(pid, 0)
+    return data, usage.ru_maxrss / 1024.0
+
+
+def _cpu():
+    """CPU seconds (user + system) of this process and its waited-for children."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def mawk_seconds(path):
+    """(wall seconds, CPU seconds) of mawk '{c[$1]++}' on the file, or None without mawk."""
+    mawk = shutil.which("mawk")
+    if not mawk:
+        return None
+    start = time.time()
+    proc = subprocess.Popen([mawk, "{c[$1]++}", path], stdout=subprocess.DEVNULL)
+    _pid, _status, usage = os.wait4(proc.pid, 0)
+    return time.time() - start, usage.ru_utime + usage.ru_stime
+
+
+def ansible_seconds(path):
+    ansible = shutil.which("ansible") or os.path.join(os.path.dirname(sys.executable), "ansible")
+    if not os.path.exists(ansible):
+        return None, "ansible not found"
+    args = json.dumps({"access_logs": [path], "top": 10, "tripwire_paths": ["/wp-login.php"]})
+    env = dict(os.environ, ANSIBLE_LOCALHOST_WARNING="False", ANSIBLE_INVENTORY_UNPARSED_WARNING="False")
+    start = time.time()
+    proc = subprocess.run(
+        [ansible, "localhost", "-m", "fleetguard.webshield.offender_stats", "-a", args, "-o"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        universal_newlines=True,
+        check=False,
+    )
+    ok = proc.returncode == 0 and "SUCCESS" in proc.stdout
+    return time.time() - start, "ok" if ok else proc.stdout[-500:]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lines", type=int, default=1000000)
+    parser.add_argument("--clients", type=int, default=20000)
+    parser.add_argument("--log", help="use (or build, if missing) this log file instead of a temporary one")
+    parser.add_argument("--no-ansible", action="store_true", help="skip the run through ansible")
+    args = parser.parse_args()
+    ensure_import_path()
+    workdir = tempfile.mkdtemp(prefix="offender_stats-bench-")
+    try:
+        path = args.log or os.path.join(workdir, "access.log")
+        if not os.path.exists(path):
+            start = time.time()
+            build_log(path, args.lines, args.clients)
+            print(
+                "built %s: %d lines, %.1f MiB in %.1f s"
+                % (path, args.lines, os.path.getsize(path) / 2.0**20, time.time() - start)
+            )
+        print("load average: %.2f %.2f %.2f (2 cores; other work on the machine inflates wall times)" % os.getloadavg())
+        mawk = mawk_seconds(path)
+        print("mawk '{c[$1]++}': %.2f s wall, %.2f s CPU" % mawk if mawk else "mawk not installed")
+        for workers in (1, 2):
+            data, rss = run_core(path, workers)
+            s = data["summary"]
+            line = "core, workers=%d: %.2f s wall, %.2f s CPU, %.0f lines/s, peak RSS %.0f MiB" % (
+                workers,
+                data["seconds"],
+                data["cpu"],
+                s["lines"] / data["seconds"],
+                rss,
+            )
+            line += "; %d lines, %d malformed, %d matched, %d clients" % (
+                s["lines"],
+                s["malformed"],
+                s["matched"],
+                data["clients_total"],
+            )
+            if mawk:
+                line += "; ratio to mawk: wall %.2f, CPU %.2f" % (data["seconds"] / mawk[0], data["cpu"] / mawk[1])
+            print(line)
+        state = os.path.join(workdir, "state.json")
+        run_core(path, 2, state)
+        data, rss = run_core(path, 2, state)
+        print(
+            "rerun with state_file on the unchanged file: %.3f s (%d lines read)"
+            % (data["seconds"], data["summary"]["lines"])
+        )
+        if not args.no_ansible:
+            seconds, status = ansible_seconds(path)
+            print(
+                "ansible localhost -m fleetguard.webshield.offender_stats: %s (%s)"
+                % ("%.2f s" % seconds if seconds else "-", status)
+            )
+        print("peak RSS of this script: %.0f MiB" % (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0))
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

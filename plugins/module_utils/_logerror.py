@@ -1,0 +1,169 @@
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the fleetguard.webshield project
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Apache error-log and fail2ban log/database parsing for offender_stats.
+
+Error-log layouts understood:
+
+* Apache 2.2: ``[Wed Feb 03 10:11:12 2021] [error] [client 192.0.2.1] message``
+* Apache 2.4 default: ``[Wed Feb 03 10:11:12.123456 2021] [cgi:error] [pid 1234:tid 5] [client 192.0.2.2:51234]
+  AH01264: message``, with ``[remote ...]`` for connection-level lines
+* CentOS 7 with ``ErrorLogFormat "[%t] [%l] [client %a] %M"`` (2.2 look, but with port and AH code)
+* ``, referer: ...`` suffixes; raw continuation lines (a CGI's stderr without Apache's prefix).
+
+The client is only ever read from the ``[client ...]``/``[remote ...]`` field Apache writes.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import re
+import sqlite3
+import time
+
+from ansible_collections.fleetguard.webshield.plugins.module_utils._stats import MONTHS, normalize_address
+
+# [time] [level or module:level] optional [pid ...] optional "(errno)text: " then [client X] / [remote X]
+_ERROR_LINE = re.compile(
+    r"^\[(?P<time>[A-Z][a-z]{2} [A-Z][a-z]{2} [ 0-9]?[0-9] [0-9:]{8}(?:\.[0-9]+)? [0-9]{4})\]"
+    r" \[(?P<level>[^\]\s]*)\]"
+    r"(?: \[pid [0-9]+(?::tid [0-9]+)?\])?"
+    r"(?: \([0-9]+\)[^\[\]]*:)?"
+    r"(?: \[(?P<kind>client|remote) (?P<client>[^\]\s]+)\])?"
+    r" ?(?P<message>.*)$"
+)
+_AH_CODE = re.compile(r"^AH[0-9]{5}: ")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+# "stderr from /path: text": the path comes from the request, so any ": " after it may end it.
+_STDERR_NOSCRIPT = re.compile(r"^stderr from .*?: script not found or unable to stat")
+NOSCRIPT = "script not found or unable to stat"
+
+_F2B_LINE = re.compile(
+    r"^(?P<time>[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2})(?:[,.][0-9]+)?\s+fail2ban\.[\w.]+\s*"
+    r"\[[0-9]+\]:\s+[A-Z]+\s+\[(?P<jail>[^\]]+)\]\s+(?P<action>Found|Restore Ban|Ban|Unban|Increase Ban)\s+"
+    r"(?P<ip>[0-9A-Fa-f:.]+)(?:\s|$)"
+)
+
+
+def parse_error_time(text):
+    """``Wed Feb 03 10:11:12[.123456] 2021`` (host-local time) -> epoch seconds, or None."""
+    try:
+        parts = text.split()
+        hms = parts[3].split(".")[0].split(":")
+        tup = (int(parts[4]), MONTHS[parts[1]], int(parts[2]), int(hms[0]), int(hms[1]), int(hms[2]), 0, 0, -1)
+        if not (1 <= tup[2] <= 31 and tup[3] < 24 and tup[4] < 60 and tup[5] < 61):
+            return None
+        return int(time.mktime(tup))
+    except (KeyError, ValueError, IndexError, OverflowError):
+        return None
+
+
+def error_client(field, new_style):
+    """Client address from a ``[client X]`` field: ``X`` may carry ``:port`` (Apache 2.4, CentOS 7).
+
+    Apache 2.4 writes ``address:port`` with no brackets, also for IPv6 (``2001:db8::5:51234``), so on
+    2.4-style lines (``new_style``) the last ``:digits`` is the port. On 2.2 lines there is no port,
+    except an IPv4 ``a.b.c.d:port`` which is unambiguous.
+    """
+    head, sep, port = field.rpartition(":")
+    if new_style and sep and port.isdigit():
+        addr = normalize_address(head)
+        if addr is not None:
+            return addr
+    addr = normalize_address(field)
+    if addr is not None:
+        return addr
+    if sep and port.isdigit() and "." in head:
+        return normalize_address(head)
+    return None
+
+
+class ErrorLine:
+    """One parsed error-log line."""
+
+    __slots__ = ("epoch", "client", "message", "referer", "new_style")
+
+    def __init__(self, epoch, client, message, referer, new_style):
+        self.epoch = epoch
+        self.client = client
+        self.message = message
+        self.referer = referer
+        self.new_style = new_style
+
+    def is_noscript(self):
+        """The missing-script forms: plain, after an AH code, and after ``stderr from /path:``."""
+        msg = _AH_CODE.sub("", self.message, count=1)
+        return msg.startswith(NOSCRIPT) or _STDERR_NOSCRIPT.match(msg) is not None
+
+
+def parse_error_line(line):
+    """Parse one error-log line (text). Returns an ErrorLine, ``"continuation"``, or None if malformed.
+
+    A line that does not start with ``[`` is a continuation (a CGI's raw stderr): it never charges anyone.
+    """
+    if not line.startswith("["):
+        return "continuation" if line.strip() and not _CONTROL.search(line) else None
+    m = _ERROR_LINE.match(line)
+    if m is None:
+        return None
+    epoch = parse_error_time(m.group("time"))
+    if epoch is None:
+        return None
+    message = m.group("message")
+    referer = None
+    head, sep, tail = message.rpartition(", referer: ")
+    if sep:
+        message, referer = head, tail
+    new_style = ":" in m.group("level") or "." in m.group("time") or _AH_CODE.match(message) is not None
+    client = None
+    if m.group("client") is not None:
+        client = error_client(m.group("client"), new_style)
+        if client is None:
+            return None
+    return ErrorLine(epoch, client, message, referer, new_style)
+
+
+def parse_fail2ban_line(line):
+    """``(epoch, jail, action, address)`` for a fail2ban log line of interest, else None."""
+    m = _F2B_LINE.match(line)
+    if m is None:
+        return None
+    addr = normalize_address(m.group("ip"))
+    if addr is None:
+        return None
+    try:
+        epoch = int(time.mktime(time.strptime(m.group("time"), "%Y-%m-%d %H:%M:%S")))
+    except (ValueError, OverflowError):
+        return None
+    return epoch, m.group("jail"), m.group("action"), addr
+
+
+def read_fail2ban_db(path, since=None, until=None):
+    """Ban rows ``(epoch, jail, address)`` from fail2ban's SQLite database, opened read-only.
+
+    Both schemas keep one row per ban in ``bans(jail, ip, timeofban, ...)`` (0.9.x; 0.11+ adds
+    ``bantime``/``bancount`` and the ``bips`` table of current bans, which is not needed here).
+    Raises ``sqlite3.Error`` or ``OSError`` with the reason.
+    """
+    uri = "file:%s?mode=ro" % path.replace("?", "%3f").replace("#", "%23")
+    conn = sqlite3.connect(uri, uri=True)
+    try:
+        sql = "SELECT timeofban, jail, ip FROM bans"
+        cond, args = [], []
+        if since is not None:
+            cond.append("timeofban >= ?")
+            args.append(int(since))
+        if until is not None:
+            cond.append("timeofban < ?")
+            args.append(int(until))
+        if cond:
+            sql += " WHERE " + " AND ".join(cond)
+        rows = []
+        for tob, jail, ip in conn.execute(sql + " ORDER BY timeofban", args):
+            addr = normalize_address(str(ip))
+            if addr is not None and tob is not None:
+                rows.append((int(tob), str(jail), addr))
+        return rows
+    finally:
+        conn.close()

@@ -1,0 +1,279 @@
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the fleetguard.webshield project
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Log files for offender_stats: discovery in time order, block reading, incremental state.
+
+Rotated files are ordered oldest first: ``access.log.3.gz``, ``access.log.2``, ``access.log.1``,
+``access.log``; ``access_log-20250101``, ``access_log-20250102``, ``access_log``.
+
+The state file remembers, per file, its identity (device, inode, SHA-1 of the first line) and the
+offset after the last complete line read. On the next run a file is matched to a remembered entry
+first by (device, inode, first line), then by first line alone, which follows:
+
+* rename rotation (``access.log`` -> ``access.log.1``: same inode, read on from the offset);
+* copytruncate (the copy has a new inode but the old first line: read on from the offset; the
+  truncated original has a new first line: read from 0);
+* gzip after rotation (``access.log.1`` -> ``access.log.2.gz``: first line of the decompressed
+  stream matches: the offset counts uncompressed bytes).
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import glob
+import gzip
+import hashlib
+import json
+import os
+import re
+import tempfile
+import zlib
+
+BLOCK = 4 << 20
+MAX_LINE = 1 << 20  # a longer "line" is not a log line: it is skipped and counted as one malformed line
+HEAD_MAX = 4096
+STATE_VERSION = 1
+
+_NUMBERED = re.compile(r"^(?P<base>.*?)\.(?P<n>[0-9]{1,6})$")
+_DATED = re.compile(r"^(?P<base>.*?)[-_.](?P<date>[0-9]{8})(?P<rest>[0-9]{0,6})$")
+
+
+class SourceError(Exception):
+    """A log file that cannot be read: ``path`` and ``reason``."""
+
+    def __init__(self, path, reason):
+        Exception.__init__(self, "%s: %s" % (path, reason))
+        self.path = path
+        self.reason = reason
+
+
+def is_gzip(path):
+    return path.endswith(".gz")
+
+
+def order_key(path):
+    """Sort key that puts rotated files of one log oldest first and the live file last."""
+    plain = path[:-3] if is_gzip(path) else path
+    m = _NUMBERED.match(plain)
+    if m:
+        return (m.group("base"), 0, -int(m.group("n")))
+    m = _DATED.match(plain)
+    if m:
+        return (m.group("base"), 1, int(m.group("date") + m.group("rest").ljust(6, "0")))
+    return (plain, 2, 0)
+
+
+def discover(patterns):
+    """Expand paths/globs. Returns (files in time order, patterns that matched no file)."""
+    files, missing, seen = [], [], set()
+    for pattern in patterns:
+        matches = glob.glob(pattern) if glob.has_magic(pattern) else ([pattern] if os.path.lexists(pattern) else [])
+        regular = [p for p in matches if not os.path.isdir(p)]
+        if not regular:
+            missing.append(pattern)
+        for p in regular:
+            if p not in seen:
+                seen.add(p)
+                files.append(p)
+    files.sort(key=order_key)
+    return files, missing
+
+
+def open_log(path):
+    """Open a log for binary reading (transparently gunzipping ``.gz``). Raises SourceError."""
+    try:
+        if is_gzip(path):
+            return gzip.open(path, "rb")
+        return open(path, "rb")
+    except (OSError, IOError) as exc:
+        raise SourceError(path, exc.strerror or str(exc))
+
+
+def _read_error(path, exc):
+    if isinstance(exc, (EOFError, zlib.error)) or (is_gzip(path) and not getattr(exc, "errno", None)):
+        return SourceError(path, "corrupt or truncated gzip data (%s)" % (exc or type(exc).__name__))
+    return SourceError(path, getattr(exc, "strerror", None) or str(exc))
+
+
+def head_hash(path):
+    """SHA-1 (hex) of the first line (at most 4096 bytes); '' when the file has no complete line yet."""
+    fobj = open_log(path)
+    try:
+        data = fobj.read(HEAD_MAX)
+    except (OSError, IOError, EOFError, zlib.error) as exc:
+        raise _read_error(path, exc)
+    finally:
+        fobj.close()
+    nl = data.find(b"\n")
+    if nl < 0 and len(data) < HEAD_MAX:
+        return ""
+    return hashlib.sha1(data[: nl + 1] if nl >= 0 else data).hexdigest()
+
+
+def read_blocks(path, start=0, end=None, block=BLOCK):
+    """Yield blocks of complete lines from ``start`` (uncompressed offset) to ``end`` (or EOF).
+
+    The generator's return value (``StopIteration.value``) is not used; instead every yielded item is
+    ``(data, offset_after)``. A final line without newline is left for the next run. Raises SourceError.
+    """
+    fobj = open_log(path)
+    try:
+        pos = 0
+        if start:
+            if is_gzip(path):
+                while pos < start:
+                    chunk = fobj.read(min(block, start - pos))
+                    if not chunk:
+                        break
+                    pos += len(chunk)
+            else:
+                fobj.seek(start)
+                pos = start
+        rest = b""
+        skipping = False  # inside a line longer than MAX_LINE: dropped, reported as one NUL line
+        while end is None or pos < end:
+            want = block if end is None else min(block, end - pos)
+            chunk = fobj.read(want)
+            if not chunk:
+                break
+            pos += len(chunk)
+            data = rest + chunk if rest else chunk
+            if skipping:
+                first = data.find(b"\n")
+                if first < 0:
+                    rest = b""
+                    continue
+                skipping = False
+                data = b"\0" + data[first:]
+            nl = data.rfind(b"\n")
+            if nl < 0:
+                rest = data
+                if len(rest) > MAX_LINE:
+                    skipping, rest = True, b""
+                continue
+            rest = data[nl + 1 :]
+            if len(rest) > MAX_LINE:
+                skipping, rest = True, b""
+            yield data[: nl + 1], pos - len(rest)
+    except (OSError, IOError, EOFError, zlib.error) as exc:
+        raise _read_error(path, exc)
+    finally:
+        fobj.close()
+
+
+def line_start(path, offset):
+    """The first offset at or after ``offset`` where a line starts (plain files)."""
+    if offset <= 0:
+        return 0
+    with open(path, "rb") as fobj:
+        fobj.seek(offset - 1)
+        fobj.readline()
+        return fobj.tell()
+
+
+class Planned:
+    """One file to read: where to start, its identity for the new state."""
+
+    __slots__ = ("path", "start", "entry", "skip")
+
+    def __init__(self, path, start, entry, skip):
+        self.path = path
+        self.start = start
+        self.entry = entry
+        self.skip = skip
+
+
+def stat_entry(path):
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise SourceError(path, exc.strerror or str(exc))
+    if not os.access(path, os.R_OK):
+        raise SourceError(path, "permission denied")
+    return {"path": path, "dev": st.st_dev, "ino": st.st_ino, "size": st.st_size, "mtime": st.st_mtime}
+
+
+def plan(files, state):
+    """Decide where to start each file from the previous ``state`` (a dict, maybe empty)."""
+    old = list((state or {}).get("files", []))
+    used = set()
+    out = []
+    entries = [stat_entry(p) for p in files]
+    # Unchanged files that were read to the end: skip without opening (fast reruns, .gz too).
+    for e in entries:
+        for k, o in enumerate(old):
+            if (
+                k not in used
+                and o.get("path") == e["path"]
+                and (o.get("dev"), o.get("ino"), o.get("size"), o.get("mtime"))
+                == (e["dev"], e["ino"], e["size"], e["mtime"])
+                and o.get("complete")
+            ):
+                used.add(k)
+                e.update(head=o.get("head", ""), offset=o.get("offset", 0), complete=True)
+                break
+    for e in entries:
+        if "head" not in e:
+            e["head"] = head_hash(e["path"])
+    # 1: same device, inode and first line (rename rotation, growing file).
+    for e in entries:
+        if "offset" in e:
+            continue
+        for k, o in enumerate(old):
+            if k in used or not e["head"]:
+                continue
+            same = (o.get("dev"), o.get("ino"), o.get("head")) == (e["dev"], e["ino"], e["head"])
+            gz = is_gzip(e["path"])
+            if same and gz == is_gzip(o.get("path", "")) and (gz or o.get("offset", 0) <= e["size"]):
+                used.add(k)
+                e["offset"] = o.get("offset", 0)
+                break
+    # 2: same first line only (copytruncate copy, gzip after rotation).
+    for e in entries:
+        if "offset" in e:
+            continue
+        for k, o in enumerate(old):
+            if k not in used and e["head"] and o.get("head") == e["head"]:
+                used.add(k)
+                e["offset"] = o.get("offset", 0)
+                break
+    for e in entries:
+        start = e.get("offset", 0)
+        if not is_gzip(e["path"]) and start > e["size"]:
+            start = 0
+        skip = bool(e.get("complete")) or (not is_gzip(e["path"]) and start == e["size"])
+        e["offset"] = start
+        out.append(Planned(e["path"], start, e, skip))
+    return out
+
+
+def load_state(path):
+    """Read the state file; a missing file is an empty state. Raises SourceError when unreadable."""
+    try:
+        with open(path, "r") as fobj:
+            data = json.load(fobj)
+    except (OSError, IOError) as exc:
+        if getattr(exc, "errno", None) == 2:
+            return {}
+        raise SourceError(path, exc.strerror or str(exc))
+    except ValueError as exc:
+        raise SourceError(path, "not a valid state file (%s); remove it to start over" % exc)
+    if not isinstance(data, dict) or data.get("version") != STATE_VERSION:
+        raise SourceError(path, "unknown state file version; remove it to start over")
+    return data
+
+
+def save_state(path, state):
+    """Write the state file atomically (temporary file in the same directory, then rename)."""
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".offender_stats.", dir=directory)
+    try:
+        with os.fdopen(fd, "w") as fobj:
+            json.dump(state, fobj, sort_keys=True, indent=1)
+        os.chmod(tmp, 0o600)
+        os.rename(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise

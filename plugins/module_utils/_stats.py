@@ -1,0 +1,716 @@
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the fleetguard.webshield project
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Detectors and aggregation for offender_stats.
+
+Access-log blocks are handled column-wise: one ``findall`` per block, then ``Counter.update`` over
+zipped columns, so per-line work stays in C. Detectors classify the *distinct* request targets of a
+block and only then look at the rows that hit a flagged target. Client addresses are normalised once
+per distinct value (IPv4-mapped IPv6 folded to IPv4); paths and referers stay bytes until
+``Stats.result()`` builds the output.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import calendar
+import heapq
+import ipaddress
+import re
+import time
+from collections import Counter, defaultdict
+from datetime import datetime, timezone
+from itertools import compress, repeat
+from operator import itemgetter
+
+DETECTORS = ("missing_script", "open_redirect", "flood", "tripwire", "fail2ban")
+
+# Clients are ranked by offences first: one offence outweighs this many hits when choosing whose
+# per-client detail to keep.
+OFFENSE_WEIGHT = 1000
+
+DEFAULT_SCRIPT_PATTERNS = (r"^/cgi-bin/", r"\.(?:cgi|pl|php|py|sh|asp|aspx|jsp)$")
+
+MONTHS = dict(
+    (m, i + 1)
+    for i, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"))
+)
+_MONTHS_B = dict((k.encode(), v) for k, v in MONTHS.items())
+
+# A query value that is an absolute URL with a host: scheme://host or protocol-relative //host.
+_EXTERNAL_URL = re.compile(r"^\s*(?:[a-zA-Z][a-zA-Z0-9+.-]{0,15}:)?[/\\]{2}([^/?#\\\s]+)")
+_PCT = re.compile(r"%([0-9A-Fa-f]{2})")
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_IPV4 = re.compile(r"^%s(?:\.%s){3}\Z" % (_OCTET, _OCTET))
+
+
+def _unquote(text):
+    return _PCT.sub(lambda m: chr(int(m.group(1), 16)), text.replace("+", " "))
+
+
+def external_url_host(query, max_rounds=3):
+    """Return the host of the first query value that is an external absolute URL, or None.
+
+    ``query`` is the text after ``?``. Values are percent-decoded up to ``max_rounds`` times, so
+    ``http%3A%2F%2F`` and ``http%253A%252F%252F`` are found as well as plain ``http://``.
+    """
+    for pair in query.split("&"):
+        value = pair.partition("=")[2] if "=" in pair else pair
+        for _round in range(max_rounds + 1):
+            m = _EXTERNAL_URL.match(value)
+            if m:
+                host = m.group(1).rpartition("@")[2].lower()
+                host = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+                return host.strip("[]")
+            decoded = _unquote(value)
+            if decoded == value:
+                break
+            value = decoded
+    return None
+
+
+def normalize_address(text):
+    """Return the canonical text of an IP address (IPv4-mapped IPv6 folded to IPv4), or None."""
+    if _IPV4.match(text):
+        return text
+    if ":" not in text:
+        return None
+    try:
+        addr = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    if addr.version == 6 and addr.ipv4_mapped is not None:
+        addr = addr.ipv4_mapped
+    return str(addr)
+
+
+def network_of(address, prefix, version):
+    """CIDR text of the ``prefix``-bit network holding ``address`` if it is an IPv``version`` address."""
+    if (":" in address) != (version == 6):
+        return None
+    if version == 4 and prefix in (8, 16, 24):
+        keep = prefix // 8
+        return ".".join(address.split(".")[:keep] + ["0"] * (4 - keep)) + "/%d" % prefix
+    return str(ipaddress.ip_network("%s/%d" % (address, prefix), strict=False))
+
+
+class TimeParser:
+    """Apache ``%t`` text to epoch seconds, cached per distinct second-resolution string."""
+
+    def __init__(self):
+        self.cache = {}
+        self._minutes = {}
+
+    def access(self, ts):
+        """``03/Feb/2021:10:11:12 +0000`` (bytes) -> epoch seconds, or None if malformed."""
+        cache = self.cache
+        if ts in cache:
+            return cache[ts]
+        value = None
+        minute = ts[:17] + ts[20:]
+        base = self._minutes.get(minute, False)
+        if base is False:
+            if len(self._minutes) > 100000:
+                self._minutes.clear()
+            base = self._minutes[minute] = _minute_epoch(ts)
+        if base is not None and ts[17:18] == b":" and ts[18:20].isdigit() and int(ts[18:20]) < 61:
+            value = base + int(ts[18:20])
+        cache[ts] = value
+        return value
+
+
+def _minute_epoch(ts):
+    """Epoch of the minute of an Apache ``%t`` value, or None when it is not a valid time."""
+    try:
+        if len(ts) != 26 or ts[2:3] != b"/" or ts[6:7] != b"/" or ts[11:12] != b":" or ts[14:15] != b":":
+            return None
+        year, month, day = int(ts[7:11]), _MONTHS_B[ts[3:6]], int(ts[0:2])
+        hh, mm = int(ts[12:14]), int(ts[15:17])
+        zone = ts[21:26]
+        if hh > 23 or mm > 59 or zone[:1] not in (b"+", b"-"):
+            return None
+        datetime(year, month, day)  # validates the day of the month
+        off = (int(zone[1:3]) * 3600 + int(zone[3:5]) * 60) * (-1 if zone[:1] == b"-" else 1)
+        return calendar.timegm((year, month, day, hh, mm, 0)) - off
+    except (KeyError, ValueError):
+        return None
+
+
+def iso(epoch):
+    """ISO 8601 text, in the host's local time with its offset, for an epoch."""
+    if epoch is None:
+        return None
+    return datetime.fromtimestamp(epoch, timezone.utc).astimezone().isoformat()
+
+
+def local_day(epoch):
+    """Epoch of local midnight of the day holding ``epoch``."""
+    return epoch - (epoch + time.localtime(epoch).tm_gmtoff) % 86400
+
+
+class Config:
+    """Detector settings (already validated by the module)."""
+
+    def __init__(
+        self,
+        *,
+        detectors=DETECTORS,
+        script_patterns=DEFAULT_SCRIPT_PATTERNS,
+        script_statuses=(404,),
+        redirect_paths=(),
+        redirect_allow_hosts=(),
+        flood_windows=((300, 60),),
+        tripwire_paths=(),
+        tripwire_markers=(),
+        fail2ban_ignore_jails=(),
+        track_max=2000,
+        since=None,
+        until=None,
+    ):
+        self.detectors = frozenset(detectors)
+        self.script_re = re.compile("|".join("(?:%s)" % p for p in script_patterns)) if script_patterns else None
+        self.script_statuses = frozenset(str(s).encode() for s in script_statuses)
+        self.redirect_re = re.compile("|".join("(?:%s)" % p for p in redirect_paths)) if redirect_paths else None
+        self.redirect_allow = frozenset(h.lower() for h in redirect_allow_hosts)
+        self.flood_windows = tuple((int(w), int(n)) for w, n in flood_windows)
+        self.flood_wmax = max([w for w, _n in self.flood_windows] or [0])
+        self.flood_nmin = min([n for _w, n in self.flood_windows] or [0])
+        self.tripwire_paths = frozenset(p.encode("utf-8") for p in tripwire_paths)
+        self.tripwire_markers = tuple(tripwire_markers)
+        self.fail2ban_ignore = frozenset(fail2ban_ignore_jails)
+        self.track_max = track_max
+        self.since = since
+        self.until = until
+
+    def in_window(self, epoch):
+        if epoch is None:
+            return self.since is None and self.until is None
+        return (self.since is None or epoch >= self.since) and (self.until is None or epoch < self.until)
+
+
+def flood_offences(times, windows, first_new=0):
+    """Count events from index ``first_new`` on (``times`` sorted) that exceed any window.
+
+    An event is an offence when the ``w``-second window ending at it holds more than ``n`` events.
+    """
+    count = 0
+    starts = [0] * len(windows)
+    for i in range(len(times)):
+        hit = False
+        for k, (w, n) in enumerate(windows):
+            j = starts[k]
+            t = times[i]
+            while times[j] <= t - w:
+                j += 1
+            starts[k] = j
+            if i - j + 1 > n:
+                hit = True
+        if hit and i >= first_new:
+            count += 1
+    return count
+
+
+class Stats:
+    """Accumulates counts from any number of access/error/fail2ban blocks.
+
+    Clients are keyed by their normalised address (so ``::ffff:192.0.2.1`` and ``192.0.2.1`` add up).
+    Blocks of one process come in time order: first/last seen and the distinct clients per day rely
+    on it.
+    """
+
+    def __init__(self, config):
+        self.cfg = config
+        self.times = TimeParser()
+        self.hits = Counter()  # client -> hits
+        # Per-client detail (pages, statuses, referers) is kept for the tracked clients only: those whose
+        # score (hits + OFFENSE_WEIGHT x offences) reaches track_min. When more than track_max clients
+        # qualify, track_min doubles and the detail of the clients that fall below it is dropped, so memory
+        # stays bounded however many clients the log holds.
+        self.cps = Counter()  # (client, path, status) -> hits, tracked clients
+        self.cref = Counter()  # (client, referer) -> hits, tracked clients, referer "-" left out
+        self.tracked = set()
+        self.track_min = 1
+        self.offcount = Counter()  # client -> offences
+        self.pages = Counter()  # path -> hits
+        self.refs = Counter()  # referer -> hits
+        self.day_hits = Counter()  # local midnight epoch -> hits
+        self.day_clients = Counter()  # local midnight epoch -> distinct clients
+        self.client_day = {}  # client -> the last day it was counted for
+        self.first_day_clients = None  # a worker's clients of its first day, see merge()
+        self.first = {}  # client -> epoch
+        self.last = {}
+        self.off = Counter()  # (client, detector, day) -> offences
+        self.flood_ctx = {}  # (client, path) -> sorted epochs within the widest window of the newest line
+        self.flood_head = None  # a worker's first widest window: (client, path) -> epochs, see merge()
+        self.flood_head_until = None
+        self.lines = 0
+        self.bytes = 0
+        self.malformed = 0
+        self.matched = 0
+        self.tmin = None
+        self.tmax = None
+        self.fail2ban = defaultdict(Counter)  # jail -> event -> n
+        self.ban_keys = set()
+        self._path_of = {}
+        self._target_class = {}
+        self._names = {}  # raw client field -> normalised address (None: not an address)
+        self.bad_clients = 0  # lines whose client field is not an IP address (part of malformed)
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _seen(self, client, epoch):
+        if epoch is None:
+            return
+        f = self.first.get(client)
+        if f is None or epoch < f:
+            self.first[client] = epoch
+        if self.last.get(client, -1) < epoch:
+            self.last[client] = epoch
+        if self.tmin is None or epoch < self.tmin:
+            self.tmin = epoch
+        if self.tmax is None or epoch > self.tmax:
+            self.tmax = epoch
+
+    def offend(self, client, detector, epoch, n=1):
+        self.off[(client, detector, local_day(epoch) if epoch is not None else None)] += n
+        self.offcount[client] += n
+        self.matched += n
+
+    def _count_day(self, day, clients):
+        """Count ``clients`` (distinct) as seen on ``day`` unless already counted for it."""
+        seen = self.client_day
+        new = [c for c in clients if seen.get(c) != day]
+        if new:
+            self.day_clients[day] += len(new)
+            seen.update(dict.fromkeys(new, day))
+            if self.first_day_clients is not None:
+                if not self.first_day_clients:
+                    self.first_day_clients[day] = set()
+                if day in self.first_day_clients:
+                    self.first_day_clients[day].update(new)
+
+    def event(self, client, epoch):
+        """An error-log or fail2ban event: extends the client's time range and day, is not a hit."""
+        self._seen(client, epoch)
+        if epoch is not None:
+            self._count_day(local_day(epoch), (client,))
+
+    def _classify(self, target):
+        """Flags for a distinct request target: (tripwire, script, redirect)."""
+        cfg = self.cfg
+        path, _sep, query = target.partition(b"?")
+        tripwire = "tripwire" in cfg.detectors and path in cfg.tripwire_paths
+        script = False
+        if "missing_script" in cfg.detectors and cfg.script_re is not None:
+            script = cfg.script_re.search(path.decode("utf-8", "replace")) is not None
+        redirect = False
+        if "open_redirect" in cfg.detectors and query and (b"//" in query or b"%2" in query or b"%5" in query):
+            spath = path.decode("utf-8", "replace")
+            if cfg.redirect_re is None or cfg.redirect_re.search(spath):
+                host = external_url_host(query.decode("utf-8", "replace"))
+                redirect = host is not None and host not in cfg.redirect_allow
+        return (tripwire, script, redirect)
+
+    # -- access logs -------------------------------------------------------------------------
+
+    def add_access_rows(self, rows, index):
+        """Account ``findall`` rows of one block; ``index`` maps field name -> group number."""
+        if not rows:
+            return
+        cfg = self.cfg
+        nrows = len(rows)
+        # Client addresses are normalised here (a cache per distinct raw value), so every key below is
+        # the canonical address text.
+        names = self._names
+        if len(names) > 100000:
+            names.clear()
+        for raw in set(_column(rows, index, "client")).difference(names):
+            names[raw] = normalize_address(raw.decode("utf-8", "replace"))
+        clients = list(map(names.__getitem__, _column(rows, index, "client")))
+        ts = _column(rows, index, "time")
+        cache = self.times.cache
+        if len(cache) > 50000:
+            cache.clear()
+        parse = self.times.access
+        for t in set(ts).difference(cache):
+            parse(t)
+        eps = list(map(cache.__getitem__, ts))
+        del ts
+        if None in eps or None in clients or cfg.since is not None or cfg.until is not None:
+            keep = [i for i, e in enumerate(eps) if e is not None and clients[i] is not None and cfg.in_window(e)]
+            bad = sum(1 for e, c in zip(eps, clients) if e is None or c is None)
+            self.malformed += bad
+            self.bad_clients += sum(1 for e, c in zip(eps, clients) if e is not None and c is None)
+            if len(keep) != nrows:
+                rows = [rows[i] for i in keep]
+                clients = [clients[i] for i in keep]
+                eps = [eps[i] for i in keep]
+                nrows = len(rows)
+                if not rows:
+                    return
+        if index.get("query") is not None:
+            it, iq = index["target"] - 1, index["query"] - 1
+            targets = [r[it] + r[iq] for r in rows]
+        else:
+            targets = _column(rows, index, "target")
+        statuses = _column(rows, index, "status")
+        referers = _column(rows, index, "referer")
+        rows = None  # the columns hold what is needed; free the row tuples early
+
+        # Paths (target without query), one bytes object per distinct path.
+        path_of = self._path_of
+        utargets = set(targets)
+        new = utargets.difference(path_of)
+        if new:
+            if len(path_of) > 500000:
+                path_of.clear()
+                new = utargets
+            same = {}  # one bytes object per distinct path, shared by the keys that hold it
+            for t in new:
+                pth = t.partition(b"?")[0]
+                path_of[t] = same.setdefault(pth, pth)
+        paths = list(map(path_of.__getitem__, targets))
+
+        per_client = Counter(clients)
+        self.hits.update(per_client)
+        self.pages.update(paths)
+        with_ref = referers.count(b"-") < nrows
+        if with_ref:
+            self.refs.update(compress(referers, map(b"-".__ne__, referers)))
+
+        # Days: most blocks hold one day, then the distinct clients of the block are that day's.
+        lo, hi = min(eps), max(eps)
+        dlo, dhi = local_day(lo), local_day(hi)
+        if dlo == dhi:
+            self.day_hits[dlo] += nrows
+            self._count_day(dlo, per_client)
+            days = None
+        else:
+            days = self._days_of(eps)
+            self.day_hits.update(days)
+            for day, client in sorted(set(zip(days, clients))):
+                self._count_day(day, (client,))
+
+        # First/last seen: blocks come in time order, so positions decide (then min/max across blocks).
+        first = dict(zip(reversed(clients), reversed(eps)))
+        known = self.first
+        first.update([(c, known[c]) for c in first.keys() & known.keys() if known[c] < first[c]])
+        known.update(first)
+        last = dict(zip(clients, eps))
+        known = self.last
+        last.update([(c, known[c]) for c in last.keys() & known.keys() if known[c] > last[c]])
+        known.update(last)
+        if self.tmin is None or lo < self.tmin:
+            self.tmin = lo
+        if self.tmax is None or hi > self.tmax:
+            self.tmax = hi
+
+        # Detectors, from the distinct targets of this block.
+        klass = self._target_class
+        if len(klass) > 500000:
+            klass.clear()
+        for t in utargets.difference(klass):
+            klass[t] = self._classify(t)
+        flagged = {t for t in utargets if klass[t] != (False, False, False)}
+        if flagged:
+            mask = list(map(flagged.__contains__, targets))
+            sel = [compress(clients, mask), compress(targets, mask), compress(statuses, mask)]
+            sel.append(compress(days, mask) if days is not None else repeat(dlo))
+            flag_counts = Counter(zip(*sel))
+            off, offcount = self.off, self.offcount
+            for (c, t, s, d), n in flag_counts.items():
+                trip, script, redir = klass[t]
+                missing = script and s in cfg.script_statuses
+                for detector, hit in (("tripwire", trip), ("missing_script", missing), ("open_redirect", redir)):
+                    if hit:
+                        off[(c, detector, d)] += n
+                        offcount[c] += n
+                        self.matched += n
+        if "flood" in cfg.detectors and cfg.flood_windows:
+            self._flood(clients, paths, eps, hi, per_client)
+
+        # Per-client detail for the tracked clients (bounded memory, see __init__).
+        tracked = self._track(per_client)
+        if len(tracked) == len(per_client):
+            self.cps.update(zip(clients, paths, statuses))
+            if with_ref:
+                mask = list(map(b"-".__ne__, referers))
+                self.cref.update(zip(compress(clients, mask), compress(referers, mask)))
+        elif tracked:
+            mask = list(map(tracked.__contains__, clients))
+            self.cps.update(zip(compress(clients, mask), compress(paths, mask), compress(statuses, mask)))
+            if with_ref:
+                mask = [m and r != b"-" for m, r in zip(mask, referers)]
+                self.cref.update(zip(compress(clients, mask), compress(referers, mask)))
+
+    def _track(self, per_client):
+        """Update the tracked set with this block's clients; return those of them that are tracked."""
+        tracked, hits, offcount = self.tracked, self.hits, self.offcount
+        limit = self.cfg.track_max
+        while True:
+            floor = self.track_min
+            for c in per_client.keys() - tracked:
+                if hits[c] + OFFENSE_WEIGHT * offcount.get(c, 0) >= floor:
+                    tracked.add(c)
+            if len(tracked) <= limit:
+                break
+            self.track_min *= 2
+            floor = self.track_min
+            keep = {c for c in tracked if hits[c] + OFFENSE_WEIGHT * offcount.get(c, 0) >= floor}
+            self.tracked = tracked = keep
+            self.cps = Counter(dict(kv for kv in self.cps.items() if kv[0][0] in keep))
+            self.cref = Counter(dict(kv for kv in self.cref.items() if kv[0][0] in keep))
+        return tracked.intersection(per_client)
+
+    def _days_of(self, eps):
+        table = {}
+        for e in set(eps):
+            table[e] = local_day(e)
+        return list(map(table.__getitem__, eps))
+
+    def _flood(self, clients, paths, eps, newest, per_client):
+        """Sliding-window flood detection; context from earlier blocks is kept per (client, path)."""
+        cfg = self.cfg
+        ctx = self.flood_ctx
+        nmin = cfg.flood_nmin
+        # Only clients with more than nmin lines in this block (or context) can flood a path.
+        heavy = {c for c, n in per_client.items() if n > nmin}
+        heavy.update(c for c, _p in ctx)
+        mask = list(map(heavy.__contains__, clients))
+        pairs = Counter(zip(compress(clients, mask), compress(paths, mask)))
+        cand = {p for p, n in pairs.items() if n > nmin}
+        if ctx:
+            cand.update(p for p, old in ctx.items() if p in pairs and pairs[p] + len(old) > nmin)
+        if cand:
+            times = defaultdict(list)
+            for i in compress(range(len(eps)), map(cand.__contains__, zip(clients, paths))):
+                times[(clients[i], paths[i])].append(eps[i])
+            for p, new in times.items():
+                old = ctx.get(p, [])
+                new.sort()
+                seq = old + new if not old or old[-1] <= new[0] else sorted(old + new)
+                n_off = flood_offences(seq, cfg.flood_windows, len(old))
+                if n_off:
+                    self.offend(p[0], "flood", new[-1], n_off)
+        if self.flood_head is not None:
+            # A worker that starts mid-log remembers its first window; merge() completes it with the
+            # context of the process that read the lines before.
+            if self.flood_head_until is None:
+                self.flood_head_until = min(eps) + cfg.flood_wmax
+            until = self.flood_head_until
+            for i in compress(range(len(eps)), map(until.__gt__, eps)):
+                self.flood_head.setdefault((clients[i], paths[i]), []).append(eps[i])
+        # Keep, for every pair, the events of the last widest window as context for the next block.
+        cut = newest - cfg.flood_wmax
+        fresh = defaultdict(list)
+        for p, old in ctx.items():
+            kept = [t for t in old if t > cut]
+            if kept:
+                fresh[p] = kept
+        for i in compress(range(len(eps)), map(cut.__lt__, eps)):
+            fresh[(clients[i], paths[i])].append(eps[i])
+        for p in fresh:
+            fresh[p].sort()
+        self.flood_ctx = dict(fresh)
+
+    # -- merging (parallel workers) ----------------------------------------------------------
+
+    def drop_caches(self):
+        """Forget the parsing caches (rebuilt on demand): before a worker sends its result, and before
+        the parent receives it, so the two copies of the statistics fit in memory."""
+        self.times = TimeParser()
+        self._names = {}
+        self._path_of = {}
+        self._target_class = {}
+
+    def merge(self, other):
+        """Add another Stats (from a worker that read a later part of the input)."""
+        for name in ("hits", "cps", "cref", "pages", "refs", "day_hits", "day_clients", "off", "offcount"):
+            mine, theirs = getattr(self, name), getattr(other, name)
+            if len(theirs) > len(mine):
+                theirs.update(mine)
+                setattr(self, name, theirs)
+            else:
+                mine.update(theirs)
+        # A client counted by both processes on the day where the second one started is counted once.
+        for day, clients in (other.first_day_clients or {}).items():
+            self.day_clients[day] -= sum(1 for c in clients if self.client_day.get(c) == day)
+        self.client_day.update(other.client_day)
+        self.tracked |= other.tracked
+        for c, e in other.first.items():
+            if c not in self.first or e < self.first[c]:
+                self.first[c] = e
+        for c, e in other.last.items():
+            if self.last.get(c, -1) < e:
+                self.last[c] = e
+        for name in ("lines", "bytes", "malformed", "matched", "bad_clients"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        if other.tmin is not None and (self.tmin is None or other.tmin < self.tmin):
+            self.tmin = other.tmin
+        if other.tmax is not None and (self.tmax is None or other.tmax > self.tmax):
+            self.tmax = other.tmax
+        for jail, cnt in other.fail2ban.items():
+            self.fail2ban[jail].update(cnt)
+        self.ban_keys |= other.ban_keys
+        if other.flood_head:
+            windows = self.cfg.flood_windows
+            for pair, head in other.flood_head.items():
+                old = self.flood_ctx.get(pair)
+                if not old:
+                    continue
+                head.sort()
+                extra = flood_offences(sorted(old + head), windows, len(old)) - flood_offences(head, windows)
+                if extra > 0:
+                    self.offend(pair[0], "flood", head[-1], extra)
+        self.flood_ctx = other.flood_ctx or self.flood_ctx
+
+    # -- output ------------------------------------------------------------------------------
+
+    def result(self, top=100, prefixes=(24, 16), prefixes6=(64, 48), top_pages=10, top_networks=10000):
+        """Build the module's output dictionaries (interface for blocklist_plan and report)."""
+        hits, first, last = self.hits, self.first, self.last
+        offenses = defaultdict(Counter)
+        day_off = Counter()
+        for (c, det, day), n in self.off.items():
+            offenses[c][det] += n
+            if day is not None:
+                day_off[day] += n
+        off_total = self.offcount
+        clients_all = set(hits)
+        clients_all.update(offenses)
+
+        def rank(c):
+            return (-off_total.get(c, 0), -hits.get(c, 0), c)
+
+        chosen = heapq.nsmallest(top, clients_all, key=rank) if top else sorted(clients_all, key=rank)
+        chosen_set = set(chosen)
+        statuses = defaultdict(Counter)
+        cpages = defaultdict(Counter)
+        for (c, path, status), n in [kv for kv in self.cps.items() if kv[0][0] in chosen_set]:
+            statuses[c][_text(status)] += n
+            cpages[c][path] += n
+        crefs = defaultdict(Counter)
+        for (c, ref), n in [kv for kv in self.cref.items() if kv[0][0] in chosen_set]:
+            crefs[c][ref] += n
+
+        clients = {}
+        for c in chosen:
+            clients[c] = {
+                "hits": hits.get(c, 0),
+                "offenses": dict(offenses[c]) if c in offenses else {},
+                "first_seen": iso(first.get(c)),
+                "last_seen": iso(last.get(c)),
+                "statuses": dict(statuses[c]),
+                "pages": [{"page": _text(p), "hits": n} for p, n in _top(cpages[c], top_pages)],
+                "referers": [{"referer": _text(r), "hits": n} for r, n in _top(crefs[c], top_pages)],
+            }
+
+        def net_rank(kv):
+            return (-kv[1][1], -kv[1][0], kv[0])
+
+        networks = {}
+        for version, prefix in [(4, p) for p in prefixes] + [(6, p) for p in prefixes6]:
+            nets = {}  # cidr -> [hits, offenses, hosts, offending hosts]
+            for c in clients_all:
+                cidr = network_of(c, prefix, version)
+                if cidr is None:
+                    continue
+                entry = nets.get(cidr)
+                if entry is None:
+                    entry = nets[cidr] = [0, 0, 0, 0]
+                n_off = off_total.get(c, 0)
+                entry[0] += hits.get(c, 0)
+                entry[1] += n_off
+                entry[2] += 1
+                if n_off:
+                    entry[3] += 1
+            if top_networks:
+                ordered = heapq.nsmallest(top_networks, nets.items(), key=net_rank)
+            else:
+                ordered = sorted(nets.items(), key=net_rank)
+            networks[str(prefix)] = dict(
+                (cidr, {"hits": e[0], "offenses": e[1], "hosts": e[2], "offending_hosts": e[3]}) for cidr, e in ordered
+            )
+
+        days = {}
+        for day in sorted(set(self.day_hits) | set(day_off)):
+            key = datetime.fromtimestamp(day).date().isoformat()
+            days[key] = {
+                "hits": self.day_hits.get(day, 0),
+                "offenses": day_off.get(day, 0),
+                "clients": self.day_clients.get(day, 0),
+            }
+        return {
+            "clients": clients,
+            "clients_total": len(clients_all),
+            "networks": networks,
+            "pages": [{"page": _text(p), "hits": n} for p, n in _top(self.pages, top)],
+            "days": days,
+            "referers": [{"referer": _text(r), "hits": n} for r, n in _top(self.refs, top)],
+            "fail2ban": dict((jail, dict(cnt)) for jail, cnt in sorted(self.fail2ban.items())),
+        }
+
+
+def _column(rows, index, name):
+    """One field of every ``findall`` row (``-`` when the format lacks it)."""
+    i = index.get(name)
+    if i is None:
+        return [b"-"] * len(rows)
+    return list(map(itemgetter(i - 1), rows))
+
+
+def _text(raw):
+    return raw.decode("utf-8", "backslashreplace") if isinstance(raw, bytes) else raw
+
+
+def _top(counter, n):
+    items = sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))
+    return items[:n] if n else items
+
+
+def _valid_utf8_lines(buf):
+    """Drop lines that are not valid UTF-8 from ``buf``; returns (clean buffer, dropped count)."""
+    good, bad = [], 0
+    for line in buf.split(b"\n")[:-1]:
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError:
+            bad += 1
+            continue
+        good.append(line)
+    return b"\n".join(good) + b"\n" if good else b"", bad
+
+
+def add_access_block(stats, buf, fmt):
+    """Account one block of complete access-log lines (bytes ending with a newline)."""
+    n = buf.count(b"\n")
+    stats.lines += n
+    stats.bytes += len(buf)
+    try:
+        buf.decode("utf-8")
+    except UnicodeDecodeError:
+        buf, bad = _valid_utf8_lines(buf)
+        stats.malformed += bad
+        n -= bad
+    if b"\0" in buf:
+        kept = [line for line in buf.split(b"\n")[:-1] if b"\0" not in line]
+        stats.malformed += n - len(kept)
+        n = len(kept)
+        buf = b"\n".join(kept) + b"\n" if kept else b""
+    rows = fmt.fast.findall(buf)
+    if len(rows) < n:
+        # Lines with a backslash (Apache's escapes, \" inside a quoted field) need the full regex.
+        fast, full = fmt.fast.match, fmt.full.match
+        pos = buf.find(b"\\")
+        while pos >= 0:
+            start = buf.rfind(b"\n", 0, pos) + 1
+            end = buf.find(b"\n", pos)
+            line = buf[start:end]
+            if fast(line) is None:
+                m = full(line)
+                if m is not None:
+                    rows.append(tuple(g or b"" for g in m.groups()))
+            pos = buf.find(b"\\", end)
+    stats.malformed += n - len(rows)
+    stats.add_access_rows(rows, fmt.index)

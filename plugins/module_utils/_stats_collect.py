@@ -1,0 +1,325 @@
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the fleetguard.webshield project
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""offender_stats core: read every source (in parallel when large), run detectors, build the result."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import multiprocessing
+import os
+import sqlite3
+import time
+import traceback
+
+from ansible_collections.fleetguard.webshield.plugins.module_utils._logerror import (
+    parse_error_line,
+    parse_fail2ban_line,
+    read_fail2ban_db,
+)
+from ansible_collections.fleetguard.webshield.plugins.module_utils._logformat import AccessFormat
+from ansible_collections.fleetguard.webshield.plugins.module_utils._logsource import (
+    STATE_VERSION,
+    SourceError,
+    discover,
+    is_gzip,
+    line_start,
+    load_state,
+    plan,
+    read_blocks,
+)
+from ansible_collections.fleetguard.webshield.plugins.module_utils._stats import (
+    Config,
+    Stats,
+    add_access_block,
+    iso,
+)
+
+MAX_ERROR_LINE = 65536
+PARALLEL_MIN_BYTES = 48 << 20
+
+
+class CollectError(Exception):
+    """A failure to report with fail_json (message already says what and where)."""
+
+
+def add_error_block(stats, buf):
+    """Error-log lines: missing_script and tripwire markers, charged to the [client]/[remote] field."""
+    cfg = stats.cfg
+    noscript = "missing_script" in cfg.detectors
+    markers = cfg.tripwire_markers if "tripwire" in cfg.detectors else ()
+    lines = buf.split(b"\n")[:-1]
+    stats.lines += len(lines)
+    stats.bytes += len(buf)
+    for raw in lines:
+        if len(raw) > MAX_ERROR_LINE:
+            stats.malformed += 1
+            continue
+        try:
+            line = raw.decode("utf-8").rstrip("\r")
+        except UnicodeDecodeError:
+            stats.malformed += 1
+            continue
+        parsed = parse_error_line(line)
+        if parsed is None:
+            stats.malformed += 1
+            continue
+        if parsed == "continuation" or parsed.client is None:
+            continue
+        if not cfg.in_window(parsed.epoch):
+            continue
+        stats.event(parsed.client, parsed.epoch)
+        if noscript and parsed.is_noscript():
+            stats.offend(parsed.client, "missing_script", parsed.epoch)
+        elif markers and any(m in parsed.message for m in markers):
+            stats.offend(parsed.client, "tripwire", parsed.epoch)
+
+
+def _ban(stats, epoch, jail, addr):
+    """One ban; the same ban from the log and the database (same jail, address, second +-1) counts once."""
+    if any((jail, addr, epoch + delta) in stats.ban_keys for delta in (-1, 0, 1)):
+        return
+    stats.ban_keys.add((jail, addr, epoch))
+    stats.fail2ban[jail]["bans"] += 1
+    if "fail2ban" in stats.cfg.detectors and jail not in stats.cfg.fail2ban_ignore:
+        stats.event(addr, epoch)
+        stats.offend(addr, "fail2ban", epoch)
+
+
+def add_fail2ban_block(stats, buf):
+    """fail2ban log lines: Ban counts as an offence; Found, Restore Ban and Unban are counted per jail."""
+    cfg = stats.cfg
+    lines = buf.split(b"\n")[:-1]
+    stats.lines += len(lines)
+    stats.bytes += len(buf)
+    names = {"Found": "found", "Restore Ban": "restored", "Unban": "unbans", "Increase Ban": "increased"}
+    for raw in lines:
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            stats.malformed += 1
+            continue
+        parsed = parse_fail2ban_line(line)
+        if parsed is None:
+            if not line.strip():
+                stats.malformed += 1
+            continue
+        epoch, jail, action, addr = parsed
+        if not cfg.in_window(epoch):
+            continue
+        if action == "Ban":
+            _ban(stats, epoch, jail, addr)
+        else:
+            stats.fail2ban[jail][names[action]] += 1
+
+
+def _read_file(stats, job, info):
+    """Read ``job`` = (kind, access format, path, start, end) into ``stats``; returns the end offset."""
+    kind, fmt, path, start, end = job
+    before = (stats.lines, stats.bytes, stats.malformed)
+    offset = start
+    for data, pos in read_blocks(path, start, end):
+        offset = pos
+        if kind == "access":
+            add_access_block(stats, data, fmt)
+        elif kind == "error":
+            add_error_block(stats, data)
+        else:
+            add_fail2ban_block(stats, data)
+    info["lines"] += stats.lines - before[0]
+    info["bytes"] += stats.bytes - before[1]
+    info["malformed"] += stats.malformed - before[2]
+    return offset
+
+
+def _worker(conn, cfg, fmt_text, ranges):
+    """Child process: read access-log byte ranges into its own Stats and send it back."""
+    try:
+        stats = Stats(cfg)
+        stats.flood_head = {}
+        stats.first_day_clients = {}
+        fmt = AccessFormat(fmt_text)
+        infos = []
+        for path, start, end in ranges:
+            info = {"lines": 0, "bytes": 0, "malformed": 0}
+            end_off = _read_file(stats, ("access", fmt, path, start, end), info)
+            infos.append((path, end_off, info))
+        stats.drop_caches()
+        conn.send(("ok", stats, infos))
+    except SourceError as exc:
+        conn.send(("source", exc.path, exc.reason))
+    except Exception:  # noqa: BLE001 - reported to the parent, which fails cleanly
+        conn.send(("bug", traceback.format_exc(), None))
+    finally:
+        conn.close()
+
+
+def _parallel_access(stats, fmt, planned, infos, workers):
+    """Read access logs with a child process taking the later half of the bytes. Returns end offsets."""
+    todo = [(p.path, p.start, p.entry["size"], is_gzip(p.path)) for p in planned if not p.skip]
+    # Work is estimated in bytes; a .gz file holds about four times its size.
+    weights = [max(size * 4 - start, 0) if gz else size - start for _p, start, size, gz in todo]
+    total = sum(weights)
+    ends = {}
+    if workers < 2 or total < PARALLEL_MIN_BYTES:
+        for path, start, _size, _gz in todo:
+            ends[path] = _read_file(stats, ("access", fmt, path, start, None), infos[path])
+        return ends
+    # The parent reads the first half of the bytes (older lines), the child the second half.
+    half, acc, first, second = total // 2, 0, [], []
+    for (path, start, _size, gz), weight in zip(todo, weights):
+        if acc >= half:
+            second.append((path, start, None))
+        elif acc + weight <= half or gz:
+            first.append((path, start, None))
+        else:
+            cut = line_start(path, start + (half - acc))
+            first.append((path, start, cut))
+            second.append((path, cut, None))
+        acc += weight
+    ctx = multiprocessing.get_context("fork")
+    parent_conn, child_conn = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_worker, args=(child_conn, stats.cfg, fmt.text, second))
+    proc.start()
+    child_conn.close()
+    try:
+        for path, start, end in first:
+            ends[path] = _read_file(stats, ("access", fmt, path, start, end), infos[path])
+        stats.drop_caches()  # room for the child's result
+        msg = parent_conn.recv()
+    except EOFError:
+        msg = ("bug", "worker process ended without a result (exit code %s)" % proc.exitcode, None)
+    finally:
+        proc.join()
+    if msg[0] == "source":
+        raise SourceError(msg[1], msg[2])
+    if msg[0] == "bug":
+        raise CollectError("offender_stats worker failed: %s" % msg[1])
+    child, child_infos = msg[1], msg[2]
+    stats.merge(child)
+    for path, end_off, info in child_infos:
+        for key, value in info.items():
+            infos[path][key] += value
+        ends[path] = end_off
+    return ends
+
+
+def collect(opts):
+    """Run offender_stats over ``opts`` (the module parameters).
+
+    Returns ``(result, old_state, new_state, warnings)``; the caller decides whether to save the state.
+    """
+    started = time.time()
+    warnings = []
+    cfg = Config(
+        detectors=opts["detectors"],
+        script_patterns=opts["script_patterns"],
+        script_statuses=opts["script_statuses"],
+        redirect_paths=opts["redirect_paths"],
+        redirect_allow_hosts=opts["redirect_allow_hosts"],
+        flood_windows=[(w["seconds"], w["requests"]) for w in opts["flood_windows"]],
+        tripwire_paths=opts["tripwire_paths"],
+        tripwire_markers=opts["tripwire_markers"],
+        fail2ban_ignore_jails=opts["fail2ban_ignore_jails"],
+        track_max=max(2000, 5 * opts["top"]),
+        since=opts.get("since_epoch"),
+        until=opts.get("until_epoch"),
+    )
+    fmt = AccessFormat(opts["access_format"])
+    stats = Stats(cfg)
+    state = load_state(opts["state_file"]) if opts.get("state_file") else {}
+    old_files = state.get("files", []) if state else []
+    new_entries = []
+    files_out = []
+    for kind, key in (("access", "access_logs"), ("error", "error_logs"), ("fail2ban", "fail2ban_logs")):
+        patterns = opts.get(key) or []
+        if not patterns:
+            continue
+        found, missing = discover(patterns)
+        for pattern in missing:
+            msg = "%s: %r matches no file" % (key, pattern)
+            if opts.get("missing") == "fail":
+                raise CollectError(msg + " (missing=fail); check the path or set missing=warn")
+            warnings.append(msg)
+        planned = plan(found, {"files": [o for o in old_files if o.get("kind") == kind]})
+        infos = dict((p.path, {"lines": 0, "bytes": 0, "malformed": 0}) for p in planned)
+        if kind == "access":
+            ends = _parallel_access(stats, fmt, planned, infos, opts.get("workers", 2))
+        else:
+            ends = {}
+            for p in planned:
+                if not p.skip:
+                    ends[p.path] = _read_file(stats, (kind, fmt, p.path, p.start, None), infos[p.path])
+        for p in planned:
+            entry = dict(p.entry)
+            entry["kind"] = kind
+            end_off = ends.get(p.path, p.start)
+            entry["offset"] = end_off
+            # Read to the end: a rerun may skip the file while its size and mtime stay the same.
+            entry["complete"] = p.skip or is_gzip(p.path) or end_off == entry["size"]
+            new_entries.append(entry)
+            info = infos[p.path]
+            files_out.append(
+                {
+                    "path": p.path,
+                    "kind": kind,
+                    "start": p.start,
+                    "offset": end_off,
+                    "lines": info["lines"],
+                    "bytes": info["bytes"],
+                    "malformed": info["malformed"],
+                    "status": "unchanged" if p.skip else "read",
+                }
+            )
+    if opts.get("fail2ban_db"):
+        path = opts["fail2ban_db"]
+        if not os.path.exists(path):
+            msg = "fail2ban_db: %s does not exist" % path
+            if opts.get("missing") == "fail":
+                raise CollectError(msg + " (missing=fail)")
+            warnings.append(msg)
+        else:
+            try:
+                rows = read_fail2ban_db(path, cfg.since, cfg.until)
+            except (sqlite3.Error, OSError) as exc:
+                raise SourceError(path, "cannot read fail2ban database: %s" % exc)
+            for epoch, jail, addr in rows:
+                _ban(stats, epoch, jail, addr)
+            files_out.append(
+                {
+                    "path": path,
+                    "kind": "fail2ban_db",
+                    "start": 0,
+                    "offset": 0,
+                    "lines": len(rows),
+                    "bytes": 0,
+                    "malformed": 0,
+                    "status": "read",
+                }
+            )
+    result = stats.result(
+        top=opts["top"],
+        prefixes=opts["prefixes"],
+        prefixes6=opts["prefixes6"],
+        top_pages=opts["top_pages"],
+        top_networks=opts["top_networks"],
+    )
+    if stats.bad_clients:
+        warnings.append(
+            "%d lines had a client field that is not an IP address (use %%a, not %%h with HostnameLookups On); "
+            "counted as malformed" % stats.bad_clients
+        )
+    result["summary"] = {
+        "files": sum(1 for f in files_out if f["status"] == "read"),
+        "lines": stats.lines,
+        "bytes": stats.bytes,
+        "malformed": stats.malformed,
+        "matched": stats.matched,
+        "seconds": round(time.time() - started, 3),
+        "first": iso(stats.tmin),
+        "last": iso(stats.tmax),
+    }
+    result["files"] = files_out
+    new_state = {"version": STATE_VERSION, "files": new_entries}
+    return result, state, new_state, warnings

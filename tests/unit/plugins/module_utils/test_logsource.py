@@ -1,0 +1,195 @@
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the fleetguard.webshield project
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Rotated-file ordering, block reading and incremental state of offender_stats."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import gzip
+import json
+import os
+
+import pytest
+
+from ansible_collections.fleetguard.webshield.plugins.module_utils import _logsource as src
+
+
+@pytest.mark.parametrize(
+    "names, ordered",
+    [
+        (
+            ["access.log", "access.log.1", "access.log.2.gz", "access.log.10.gz"],
+            ["access.log.10.gz", "access.log.2.gz", "access.log.1", "access.log"],
+        ),
+        (
+            ["access_log", "access_log-20250102", "access_log-20250101.gz"],
+            ["access_log-20250101.gz", "access_log-20250102", "access_log"],
+        ),
+        (["error.log.1", "access.log", "error.log"], ["access.log", "error.log.1", "error.log"]),
+    ],
+)
+def test_discover_orders_rotated_files_oldest_first(tmp_path, names, ordered):
+    for name in names:
+        (tmp_path / name).write_bytes(b"")
+    (tmp_path / "subdir").mkdir()
+    files, missing = src.discover([str(tmp_path / "*")])
+    assert [os.path.basename(f) for f in files] == ordered
+    assert missing == []
+
+
+def test_discover_reports_patterns_without_files(tmp_path):
+    (tmp_path / "a.log").write_bytes(b"")
+    files, missing = src.discover([str(tmp_path / "a.log"), str(tmp_path / "none*"), str(tmp_path / "gone.log")])
+    assert files == [str(tmp_path / "a.log")]
+    assert missing == [str(tmp_path / "none*"), str(tmp_path / "gone.log")]
+
+
+@pytest.mark.parametrize("gz", [False, True])
+@pytest.mark.parametrize("start", [0, 4, 8])
+def test_read_blocks_returns_complete_lines_and_offsets(tmp_path, gz, start):
+    data = b"aaa\nbbb\nccc\npartial"
+    path = tmp_path / ("x.gz" if gz else "x")
+    if gz:
+        with gzip.open(str(path), "wb") as fobj:
+            fobj.write(data)
+    else:
+        path.write_bytes(data)
+    blocks = list(src.read_blocks(str(path), start, block=5))
+    assert b"".join(b for b, _off in blocks) == data[start:12]
+    assert blocks[-1][1] == 12
+
+
+def test_read_blocks_end_offset(tmp_path):
+    path = tmp_path / "x"
+    path.write_bytes(b"aaa\nbbb\nccc\n")
+    assert [b for b, _off in src.read_blocks(str(path), 4, 8)] == [b"bbb\n"]
+
+
+@pytest.mark.parametrize(
+    "content, reason",
+    [
+        (b"\x1f\x8b\x08\x00garbage-not-gzip", "gzip"),
+        (b"plain text, not gzip at all\n", "gzip"),
+    ],
+)
+def test_corrupt_gzip_names_the_file(tmp_path, content, reason):
+    path = tmp_path / "access.log.2.gz"
+    path.write_bytes(content)
+    with pytest.raises(src.SourceError) as err:
+        list(src.read_blocks(str(path)))
+    assert err.value.path == str(path)
+    assert reason in err.value.reason.lower() or "not a gzipped file" in err.value.reason.lower()
+
+
+def test_truncated_gzip_names_the_file(tmp_path):
+    path = tmp_path / "access.log.2.gz"
+    with gzip.open(str(path), "wb") as fobj:
+        fobj.write(b"line\n" * 10000)
+    path.write_bytes(path.read_bytes()[:-20])
+    with pytest.raises(src.SourceError) as err:
+        list(src.read_blocks(str(path)))
+    assert "gzip" in err.value.reason
+
+
+def test_unreadable_file_names_the_file(tmp_path, monkeypatch):
+    path = tmp_path / "access.log"
+    path.write_bytes(b"x\n")
+    monkeypatch.setattr(src.os, "access", lambda p, mode: False)
+    with pytest.raises(src.SourceError) as err:
+        src.plan([str(path)], {})
+    assert err.value.path == str(path)
+    assert err.value.reason == "permission denied"
+
+
+def _state_after(paths, state=None):
+    planned = src.plan(paths, state or {})
+    return planned, {
+        "files": [
+            dict(p.entry, offset=os.path.getsize(p.path) if not p.path.endswith(".gz") else p.start, complete=False)
+            for p in planned
+        ]
+    }
+
+
+def test_plan_follows_rename_rotation(tmp_path):
+    live = tmp_path / "access.log"
+    live.write_bytes(b"one\ntwo\n")
+    _planned, state = _state_after([str(live)])
+    os.rename(str(live), str(tmp_path / "access.log.1"))
+    with open(str(tmp_path / "access.log.1"), "ab") as fobj:
+        fobj.write(b"three\n")
+    live.write_bytes(b"four\n")
+    planned = src.plan([str(tmp_path / "access.log.1"), str(live)], state)
+    assert [(os.path.basename(p.path), p.start) for p in planned] == [("access.log.1", 8), ("access.log", 0)]
+
+
+def test_plan_follows_copytruncate(tmp_path):
+    live = tmp_path / "access.log"
+    live.write_bytes(b"one\ntwo\n")
+    _planned, state = _state_after([str(live)])
+    (tmp_path / "access.log.1").write_bytes(b"one\ntwo\nthree\n")
+    live.write_bytes(b"four\n")
+    planned = src.plan([str(tmp_path / "access.log.1"), str(live)], state)
+    assert [(os.path.basename(p.path), p.start) for p in planned] == [("access.log.1", 8), ("access.log", 0)]
+
+
+def test_plan_follows_gzip_after_rotation(tmp_path):
+    rotated = tmp_path / "access.log.1"
+    rotated.write_bytes(b"one\ntwo\n")
+    _planned, state = _state_after([str(rotated)])
+    with gzip.open(str(tmp_path / "access.log.2.gz"), "wb") as fobj:
+        fobj.write(b"one\ntwo\n")
+    os.unlink(str(rotated))
+    planned = src.plan([str(tmp_path / "access.log.2.gz")], state)
+    assert planned[0].start == 8
+
+
+def test_plan_restarts_a_truncated_file(tmp_path):
+    live = tmp_path / "access.log"
+    live.write_bytes(b"one\ntwo\nthree\n")
+    _planned, state = _state_after([str(live)])
+    live.write_bytes(b"x\n")
+    assert src.plan([str(live)], state)[0].start == 0
+
+
+def test_plan_skips_unchanged_complete_files_without_reading(tmp_path, monkeypatch):
+    live = tmp_path / "access.log.1.gz"
+    with gzip.open(str(live), "wb") as fobj:
+        fobj.write(b"one\n")
+    planned = src.plan([str(live)], {})
+    state = {"files": [dict(planned[0].entry, offset=4, complete=True)]}
+    monkeypatch.setattr(src, "head_hash", lambda path: pytest.fail("read " + path))
+    again = src.plan([str(live)], state)
+    assert again[0].skip and again[0].start == 4
+
+
+def test_state_roundtrip_and_errors(tmp_path):
+    path = tmp_path / "state.json"
+    assert src.load_state(str(path)) == {}
+    src.save_state(str(path), {"version": 1, "files": []})
+    assert json.loads(path.read_text()) == {"version": 1, "files": []}
+    assert oct(os.stat(str(path)).st_mode & 0o777) == "0o600"
+    assert [p.name for p in tmp_path.iterdir()] == ["state.json"]
+    path.write_text("{not json")
+    with pytest.raises(src.SourceError, match="not a valid state file"):
+        src.load_state(str(path))
+    path.write_text('{"version": 99}')
+    with pytest.raises(src.SourceError, match="version"):
+        src.load_state(str(path))
+
+
+@pytest.mark.parametrize("offset, expected", [(0, 0), (1, 4), (3, 4), (4, 4), (5, 8), (8, 8), (11, 12), (12, 12)])
+def test_line_start(tmp_path, offset, expected):
+    path = tmp_path / "x"
+    path.write_bytes(b"aaa\nbbb\nccc\n")
+    assert src.line_start(str(path), offset) == expected
+
+
+def test_read_blocks_skips_a_huge_line(tmp_path, monkeypatch):
+    monkeypatch.setattr(src, "MAX_LINE", 10)
+    path = tmp_path / "x"
+    path.write_bytes(b"ok\n" + b"y" * 100 + b"\nafter\n")
+    data = b"".join(b for b, _off in src.read_blocks(str(path), block=8))
+    assert data == b"ok\n\0\nafter\n"

@@ -1,0 +1,550 @@
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the fleetguard.webshield project
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""offender_stats detectors and aggregation, driven by the annotated sample logs in tests/fixtures/logs."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import gzip
+import json
+import os
+import sqlite3
+import time
+from collections import Counter
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ansible_collections.fleetguard.webshield.plugins.module_utils import _stats, _stats_collect
+from ansible_collections.fleetguard.webshield.plugins.module_utils._stats_collect import collect
+
+FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "..", "fixtures", "logs")
+
+
+@pytest.fixture(autouse=True)
+def utc(monkeypatch):
+    """Error-log and fail2ban times are host-local: run every test in UTC."""
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def options(**kw):
+    opts = dict(
+        access_logs=[],
+        access_format="combined",
+        error_logs=[],
+        fail2ban_logs=[],
+        fail2ban_db=None,
+        detectors=list(_stats.DETECTORS),
+        script_patterns=[r"^/cgi-bin/", r"\.(?:cgi|pl|php|py|sh|asp|aspx|jsp)$"],
+        script_statuses=[404],
+        redirect_paths=[],
+        redirect_allow_hosts=["www.example.com"],
+        flood_windows=[{"seconds": 60, "requests": 3}],
+        tripwire_paths=["/wp-login.php", "/.env", "/cgi-bin/old.cgi"],
+        tripwire_markers=[],
+        fail2ban_ignore_jails=["recidive", "webshield-recidive"],
+        state_file=None,
+        missing="warn",
+        top=0,
+        top_pages=10,
+        top_networks=0,
+        prefixes=[24, 16],
+        prefixes6=[64, 48],
+        workers=1,
+    )
+    opts.update(kw)
+    return opts
+
+
+def run(**kw):
+    result, _old, new_state, warnings = collect(options(**kw))
+    return result, new_state, warnings
+
+
+def failjson(name):
+    """(expected charges per host, number of log lines, number of match:false lines) of a sample log."""
+    expected = Counter()
+    lines = nomatch = 0
+    pending = None
+    with open(os.path.join(FIXTURES, name), "rb") as fobj:
+        for raw in fobj:
+            text = raw.decode("utf-8", "replace").rstrip("\n")
+            if text.startswith("# failJSON:"):
+                pending = json.loads(text.split(":", 1)[1])
+                continue
+            if text.startswith("#"):
+                continue
+            lines += 1
+            if pending is not None:
+                if pending.get("match"):
+                    expected[pending["host"]] += 1
+                else:
+                    nomatch += 1
+            pending = None
+    return expected, lines, nomatch
+
+
+def charged(result, detector):
+    return Counter(
+        dict((c, info["offenses"][detector]) for c, info in result["clients"].items() if detector in info["offenses"])
+    )
+
+
+def log_lines(name):
+    """The sample log without its comment lines (an access log has no comments)."""
+    with open(os.path.join(FIXTURES, name), "rb") as fobj:
+        return b"".join(line for line in fobj if not line.startswith(b"#"))
+
+
+@pytest.mark.parametrize(
+    "name, kind, detector",
+    [
+        ("webshield-noscript", "error_logs", "missing_script"),
+        ("webshield-redirect", "access_logs", "open_redirect"),
+        ("webshield-tripwire", "access_logs", "tripwire"),
+        ("webshield-recidive", "fail2ban_logs", "fail2ban"),
+    ],
+)
+def test_sample_log_charges_exactly_the_annotated_hosts(tmp_path, name, kind, detector):
+    """A match:true line charges exactly its host under the detector; a match:false line charges nobody."""
+    expected, _lines, _nomatch = failjson(name)
+    path = tmp_path / name
+    path.write_bytes(log_lines(name))
+    result, _state, warnings = run(**{kind: [str(path)], "detectors": [detector]})
+    assert warnings == []
+    assert charged(result, detector) == expected
+    assert result["summary"]["matched"] == sum(expected.values())
+
+
+def test_flood_sample_log_charges_the_flooding_hosts(tmp_path):
+    """Threshold of the header comment: more than 3 requests for one path within 60 s."""
+    expected, _lines, _nomatch = failjson("webshield-flood")
+    path = tmp_path / "access.log"
+    path.write_bytes(log_lines("webshield-flood"))
+    result, _state, _warnings = run(access_logs=[str(path)], detectors=["flood"])
+    assert set(charged(result, "flood")) == set(expected)
+    assert charged(result, "flood") == Counter({"203.0.113.30": 2, "2001:db8::30": 1})
+
+
+@pytest.mark.parametrize(
+    "name, malformed",
+    [
+        ("webshield-redirect", 1),  # the line that is not an access log line
+        ("webshield-tripwire", 1),  # the truncated line
+        ("webshield-flood", 3),  # truncated request, bad timestamp, HTML
+    ],
+)
+def test_sample_access_logs_count_malformed_lines(tmp_path, name, malformed):
+    path = tmp_path / name
+    path.write_bytes(log_lines(name))
+    result, _state, _warnings = run(access_logs=[str(path)])
+    summary = result["summary"]
+    assert summary["malformed"] == malformed
+    assert summary["lines"] == failjson(name)[1]
+    assert sum(c["hits"] for c in result["clients"].values()) == summary["lines"] - malformed
+
+
+def test_injected_addresses_are_never_charged(tmp_path):
+    """198.51.100.7 and 1.2.3.4 appear only inside URLs, referers, user agents and CGI messages."""
+    for name, kind in (
+        ("webshield-noscript", "error_logs"),
+        ("webshield-redirect", "access_logs"),
+        ("webshield-tripwire", "access_logs"),
+        ("webshield-flood", "access_logs"),
+    ):
+        path = tmp_path / name
+        path.write_bytes(log_lines(name))
+        result, _state, _warnings = run(**{kind: [str(path)]})
+        assert "198.51.100.7" not in result["clients"], name
+        assert "1.2.3.4" not in result["clients"], name
+        assert "203.0.113.99" not in result["clients"], name
+
+
+def test_escaped_quotes_in_user_agent_still_count_the_request(tmp_path):
+    path = tmp_path / "access.log"
+    path.write_bytes(log_lines("webshield-tripwire"))
+    result, _state, _warnings = run(access_logs=[str(path)])
+    assert result["clients"]["192.0.2.55"]["hits"] == 1
+    assert result["clients"]["192.0.2.55"]["offenses"] == {}
+    assert result["clients"]["198.51.100.23"]["offenses"] == {"tripwire": 1}
+
+
+ACCESS = '%s - - [03/Feb/2021:10:%02d:%02d +0000] "GET %s HTTP/1.1" %d 100 "%s" "UA"\n'
+
+
+def access_line(client, minute, second, *, path="/", status=200, referer="-"):
+    return ACCESS % (client, minute, second, path, status, referer)
+
+
+@pytest.mark.parametrize(
+    "content, malformed",
+    [
+        (b"\x00\x01\x02binary\xff\xfe\n", 1),
+        (b'192.0.2.1 - - [03/Feb/2021:10:00:00 +0000] "GET /\xff\xfe HTTP/1.1" 200 1 "-" "UA"\n', 1),
+        (b"", 0),
+        (b"\n", 1),
+        (b"x" * 100000 + b"\n", 1),
+        (b"not a log line at all\n" * 3, 3),
+        (b'hostname.example - - [03/Feb/2021:10:00:00 +0000] "GET / HTTP/1.1" 200 1 "-" "UA"\n', 1),
+    ],
+)
+def test_bad_input_is_counted_not_fatal(tmp_path, content, malformed):
+    path = tmp_path / "access.log"
+    path.write_bytes(content + access_line("192.0.2.9", 1, 0).encode())
+    result, _state, _warnings = run(access_logs=[str(path)])
+    assert result["summary"]["malformed"] == malformed
+    assert result["clients"]["192.0.2.9"]["hits"] == 1
+
+
+def test_over_long_lines_are_malformed_in_error_logs(tmp_path):
+    path = tmp_path / "error.log"
+    long_line = b"[Wed Feb 03 10:11:12 2021] [error] [client 192.0.2.1] " + b"x" * 70000 + b"\n"
+    path.write_bytes(
+        long_line + b"[Wed Feb 03 10:11:12 2021] [error] [client 192.0.2.2] script not found or "
+        b"unable to stat: /x.cgi\n"
+    )
+    result, _state, _warnings = run(error_logs=[str(path)])
+    assert result["summary"]["malformed"] == 1
+    assert charged(result, "missing_script") == Counter({"192.0.2.2": 1})
+
+
+@pytest.mark.parametrize(
+    "query, host",
+    [
+        ("url=http://evil.example/", "evil.example"),
+        ("url=http%3A%2F%2Fevil.example%2F", "evil.example"),
+        ("url=http%253A%252F%252Fevil.example", "evil.example"),
+        ("a=1&to=HTTPS://User@Evil.Example:8443/x", "evil.example"),
+        ("next=//evil.example/", "evil.example"),
+        ("next=%2F%2Fevil.example", "evil.example"),
+        ("u=/local/path", None),
+        ("q=httpd+tuning", None),
+        ("q=http:/evil.example", None),
+        ("", None),
+    ],
+)
+def test_external_url_host(query, host):
+    assert _stats.external_url_host(query) == host
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("192.0.2.1", "192.0.2.1"),
+        ("::ffff:192.0.2.1", "192.0.2.1"),
+        ("2001:DB8::1", "2001:db8::1"),
+        ("2001:db8:0:0:0:0:0:1", "2001:db8::1"),
+        ("192.0.2.256", None),
+        ("192.0.2.01", None),
+        ("example.com", None),
+        ("", None),
+    ],
+)
+def test_normalize_address(text, expected):
+    assert _stats.normalize_address(text) == expected
+
+
+@pytest.mark.parametrize(
+    "address, prefix, version, cidr",
+    [
+        ("192.0.2.77", 24, 4, "192.0.2.0/24"),
+        ("192.0.2.77", 16, 4, "192.0.0.0/16"),
+        ("192.0.2.77", 8, 4, "192.0.0.0/8"),
+        ("192.0.2.77", 20, 4, "192.0.0.0/20"),
+        ("192.0.2.77", 64, 6, None),
+        ("2001:db8:1:2:3::4", 64, 6, "2001:db8:1:2::/64"),
+        ("2001:db8:1:2:3::4", 48, 6, "2001:db8:1::/48"),
+        ("2001:db8:1:2:3::4", 24, 4, None),
+    ],
+)
+def test_network_of(address, prefix, version, cidr):
+    assert _stats.network_of(address, prefix, version) == cidr
+
+
+@pytest.mark.parametrize(
+    "times, windows, first_new, expected",
+    [
+        ([0, 10, 20, 30], [(60, 3)], 0, 1),
+        ([0, 10, 20, 30, 40], [(60, 3)], 0, 2),
+        ([0, 30, 60, 90, 120], [(60, 3)], 0, 0),  # never more than 2 within 60 s
+        ([0, 1, 2, 3], [(60, 3)], 3, 1),  # context events are not charged again
+        ([0, 1, 2, 3], [(60, 3)], 4, 0),
+        ([0, 100, 200, 300], [(60, 3), (400, 3)], 0, 1),  # the second window catches it
+        ([5, 5, 5, 5, 5], [(1, 4)], 0, 1),
+    ],
+)
+def test_flood_offences(times, windows, first_new, expected):
+    assert _stats.flood_offences(times, windows, first_new) == expected
+
+
+def test_flood_spans_blocks_and_files(tmp_path):
+    """The flood window is kept across the rotation boundary: 2 requests in the old file, 3 in the new."""
+    old = tmp_path / "access.log.1"
+    new = tmp_path / "access.log"
+    old.write_text(access_line("192.0.2.5", 0, 0, path="/x") + access_line("192.0.2.5", 0, 10, path="/x"))
+    new.write_text("".join(access_line("192.0.2.5", 0, 20 + i, path="/x") for i in range(3)))
+    result, _state, _warnings = run(access_logs=[str(tmp_path / "access.log*")], detectors=["flood"])
+    assert charged(result, "flood") == Counter({"192.0.2.5": 2})
+
+
+def test_result_structure_and_networks(tmp_path):
+    path = tmp_path / "access.log"
+    lines = [access_line("192.0.2.%d" % i, 0, i, path="/wp-login.php", status=404) for i in range(1, 6)]
+    lines += [access_line("192.0.2.200", 1, i, path="/index.html", referer="http://ref.example/") for i in range(7)]
+    lines += [access_line("198.51.100.1", 2, 0, path="/index.html")]
+    path.write_text("".join(lines))
+    result, _state, _warnings = run(
+        access_logs=[str(path)], top=3, top_networks=1, flood_windows=[{"seconds": 60, "requests": 100}]
+    )
+    assert list(result["clients"]) == ["192.0.2.1", "192.0.2.2", "192.0.2.3"]  # offenders first, then hits
+    assert len(result["clients"]) == 3
+    assert result["clients_total"] == 7
+    info = result["clients"]["192.0.2.1"]
+    assert info["hits"] == 1
+    assert info["offenses"] == {"tripwire": 1, "missing_script": 1}
+    assert info["statuses"] == {"404": 1}
+    assert info["pages"] == [{"page": "/wp-login.php", "hits": 1}]
+    assert info["first_seen"] == info["last_seen"] == "2021-02-03T10:00:01+00:00"
+    assert result["networks"]["24"] == {"192.0.2.0/24": {"hits": 12, "offenses": 10, "hosts": 6, "offending_hosts": 5}}
+    assert result["networks"]["16"] == {"192.0.0.0/16": {"hits": 12, "offenses": 10, "hosts": 6, "offending_hosts": 5}}
+    assert result["days"] == {"2021-02-03": {"hits": 13, "offenses": 10, "clients": 7}}
+    assert result["pages"][0] == {"page": "/index.html", "hits": 8}
+    assert result["referers"] == [{"referer": "http://ref.example/", "hits": 7}]
+    assert result["summary"]["first"] == "2021-02-03T10:00:01+00:00"
+    assert result["summary"]["last"] == "2021-02-03T10:02:00+00:00"
+
+
+def test_since_until_window(tmp_path):
+    path = tmp_path / "access.log"
+    path.write_text("".join(access_line("192.0.2.%d" % m, m, 0) for m in range(1, 6)))
+    start = 1612346400  # 2021-02-03T10:00:00Z
+    result, _state, _warnings = run(access_logs=[str(path)], since_epoch=start + 120, until_epoch=start + 240)
+    assert sorted(result["clients"]) == ["192.0.2.2", "192.0.2.3"]
+
+
+@pytest.mark.parametrize(
+    "fmt, line, expected",
+    [
+        ("common", '192.0.2.1 - - [03/Feb/2021:10:00:00 +0000] "GET /a HTTP/1.1" 200 5', ("192.0.2.1", "/a", "200")),
+        (
+            "vhost_combined",
+            'www.example.com:443 192.0.2.2 - - [03/Feb/2021:10:00:00 +0000] "GET /b HTTP/1.1" 404 5 "-" "UA"',
+            ("192.0.2.2", "/b", "404"),
+        ),
+        (
+            "combined_duration",
+            '192.0.2.3 - - [03/Feb/2021:10:00:00 +0000] "GET /c HTTP/1.1" 200 5 "-" "UA" 1234',
+            ("192.0.2.3", "/c", "200"),
+        ),
+        (  # %r is not quoted here and the request has a space too many: malformed
+            '%h %a %l %u %t "%m %U%q %H" %>s %b',
+            '10.0.0.1 2001:db8::9 - - [03/Feb/2021:10:00:00 +0000] "GET /d ?x=1 HTTP/1.1" 200 5',
+            None,
+        ),
+        (
+            '%a %{c}a %l %u %t "%m %U%q %H" %>s %b %D',
+            '2001:db8::9 10.0.0.1 - - [03/Feb/2021:10:00:00 +0000] "GET /d?x=1 HTTP/1.1" 301 5 77',
+            ("2001:db8::9", "/d", "301"),
+        ),
+    ],
+)
+def test_access_formats(tmp_path, fmt, line, expected):
+    log = tmp_path / "access.log"
+    log.write_text(line + "\n")
+    result, _state, _warnings = run(access_logs=[str(log)], access_format=fmt)
+    if expected is None:
+        assert result["summary"]["malformed"] == 1
+        return
+    client, path, status = expected
+    assert result["summary"]["malformed"] == 0
+    info = result["clients"][client]
+    assert info["pages"][0]["page"] == path
+    assert info["statuses"] == {status: 1}
+
+
+# -- property tests ------------------------------------------------------------------------------
+
+CLIENTS = ["192.0.2.%d" % i for i in range(1, 6)] + ["2001:db8::%d" % i for i in range(1, 3)] + ["::ffff:192.0.2.1"]
+PATHS = ["/", "/wp-login.php", "/cgi-bin/old.cgi", "/cgi-bin/jump.cgi?url=http://evil.example/", "/x.html"]
+
+line_st = st.tuples(
+    st.sampled_from(CLIENTS), st.integers(0, 59), st.sampled_from(PATHS), st.sampled_from([200, 302, 404])
+)
+
+
+def _lines(rows):
+    out = []
+    for k, (client, minute, path, status) in enumerate(sorted(rows, key=lambda r: r[1])):
+        out.append(ACCESS % (client, minute, k % 60, path, status, "-"))
+    return "".join(out)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(line_st, max_size=60), garbage=st.lists(st.binary(max_size=40), max_size=5))
+def test_property_totals_are_consistent(tmp_path_factory, rows, garbage):
+    path = tmp_path_factory.mktemp("p") / "access.log"
+    data = _lines(rows).encode() + b"".join(g.replace(b"\n", b" ") + b"\n" for g in garbage)
+    path.write_bytes(data)
+    result, _state, _warnings = run(access_logs=[str(path)])
+    summary = result["summary"]
+    hits = sum(c["hits"] for c in result["clients"].values())
+    assert hits == len(rows) == summary["lines"] - summary["malformed"]
+    assert sum(d["hits"] for d in result["days"].values()) == hits
+    assert sum(p["hits"] for p in result["pages"]) == hits
+    offenses = sum(sum(c["offenses"].values()) for c in result["clients"].values())
+    assert offenses == summary["matched"] == sum(d["offenses"] for d in result["days"].values())
+    v4 = sum(c["hits"] for a, c in result["clients"].items() if ":" not in a)
+    assert sum(n["hits"] for n in result["networks"]["24"].values()) == v4
+    assert sum(n["hosts"] for n in result["networks"]["64"].values()) == len([a for a in result["clients"] if ":" in a])
+    assert "::ffff:192.0.2.1" not in result["clients"]
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    rows=st.lists(line_st, min_size=1, max_size=50),
+    cut=st.floats(0, 1),
+    mode=st.sampled_from(["rename", "copytruncate", "rename+gzip", "copytruncate+gzip"]),
+)
+def test_property_rotation_loses_and_doubles_nothing(tmp_path_factory, rows, cut, mode):
+    """First run reads part of the log, then the log rotates and grows: both runs add up to one full read."""
+    d = tmp_path_factory.mktemp("rot")
+    text = _lines(rows)
+    lines = text.splitlines(True)
+    k = int(len(lines) * cut)
+    first, second, third = (
+        "".join(lines[:k]),
+        "".join(lines[k : (k + len(lines)) // 2]),
+        "".join(lines[(k + len(lines)) // 2 :]),
+    )
+    live = d / "access.log"
+    state = d / "state.json"
+    live.write_text(first)
+    opts = dict(access_logs=[str(d / "access.log*")], state_file=str(state), detectors=["tripwire", "missing_script"])
+    r1, _old, s1, _w = collect(options(**opts))
+    with open(str(state), "w") as fobj:
+        json.dump(s1, fobj)
+    with open(str(live), "a") as fobj:
+        fobj.write(second)  # written after the first run, before rotation
+    if mode.startswith("rename"):
+        os.rename(str(live), str(d / "access.log.1"))
+    else:
+        with open(str(live), "rb") as src, open(str(d / "access.log.1"), "wb") as dst:
+            dst.write(src.read())
+        with open(str(live), "wb"):
+            pass
+    if mode.endswith("gzip"):
+        with open(str(d / "access.log.1"), "rb") as src, gzip.open(str(d / "access.log.1.gz"), "wb") as dst:
+            dst.write(src.read())
+        os.unlink(str(d / "access.log.1"))
+    with open(str(live), "a") as fobj:
+        fobj.write(third)
+    r2, _old, _s2, _w = collect(options(**opts))
+    full_path = d / "full.log"
+    full_path.write_text(text)
+    rf, _o, _s, _w = collect(options(access_logs=[str(full_path)], detectors=["tripwire", "missing_script"]))
+
+    def per_client(r):
+        return Counter(dict((c, i["hits"]) for c, i in r["clients"].items()))
+
+    assert per_client(r1) + per_client(r2) == per_client(rf)
+    assert r1["summary"]["matched"] + r2["summary"]["matched"] == rf["summary"]["matched"]
+
+
+def test_two_processes_give_the_same_result_as_one(tmp_path, monkeypatch):
+    """The child reads the later half of the bytes; merged, the result equals a one-process read."""
+    rotated = tmp_path / "access.log.1.gz"
+    live = tmp_path / "access.log"
+    lines = []
+    for i in range(3000):
+        client = "192.0.2.%d" % (i % 37) if i % 5 else "2001:db8::%x" % (i % 11)
+        path = ["/", "/wp-login.php", "/cgi-bin/old.cgi", "/go?u=http://evil.example/"][i % 4]
+        lines.append(
+            ACCESS % (client, (i // 60) % 60, i % 60, path, 404 if i % 3 == 0 else 200, "http://r%d/" % (i % 3))
+        )
+    with gzip.open(str(rotated), "wt") as fobj:
+        fobj.write("".join(lines[:1000]))
+    live.write_text("".join(lines[1000:]))
+    monkeypatch.setattr(_stats_collect, "PARALLEL_MIN_BYTES", 1)
+    opts = dict(access_logs=[str(tmp_path / "access.log*")], detectors=["missing_script", "open_redirect", "tripwire"])
+    one, _s, _w = run(workers=1, **opts)
+    two, _s, _w = run(workers=2, **opts)
+    for key in ("clients", "clients_total", "networks", "pages", "days", "referers"):
+        assert two[key] == one[key], key
+    for key in ("lines", "bytes", "malformed", "matched", "first", "last"):
+        assert two["summary"][key] == one["summary"][key], key
+    assert [f["offset"] for f in two["files"]] == [f["offset"] for f in one["files"]]
+
+
+def test_two_processes_count_a_flood_across_their_split(tmp_path, monkeypatch):
+    live = tmp_path / "access.log"
+    lines = [access_line("192.0.2.%d" % (i % 50 + 1), i // 60, i % 60) for i in range(600)]
+    # 192.0.2.200 asks for /x 8 times in 8 seconds around the middle of the file.
+    lines[300:300] = [
+        access_line("192.0.2.200", 4, 56 + i, path="/x") if i < 4 else access_line("192.0.2.200", 5, i - 4, path="/x")
+        for i in range(8)
+    ]
+    live.write_text("".join(lines))
+    monkeypatch.setattr(_stats_collect, "PARALLEL_MIN_BYTES", 1)
+    opts = dict(access_logs=[str(live)], detectors=["flood"], flood_windows=[{"seconds": 60, "requests": 3}])
+    one, _s, _w = run(workers=1, **opts)
+    two, _s, _w = run(workers=2, **opts)
+    assert charged(one, "flood") == Counter({"192.0.2.200": 5})
+    assert charged(two, "flood") == charged(one, "flood")
+
+
+def test_per_client_detail_is_bounded_to_the_heaviest_clients(tmp_path, monkeypatch):
+    """With room for 3 clients, the detail of light clients is dropped; hits and offences stay exact."""
+    real = _stats_collect.Config
+    monkeypatch.setattr(_stats_collect, "Config", lambda **kw: real(**dict(kw, track_max=3)))
+    lines = [access_line("192.0.2.1", 0, i, path="/heavy") for i in range(40)]
+    lines += [access_line("192.0.2.2", 1, i, path="/wp-login.php", status=404) for i in range(2)]
+    lines += [access_line("192.0.2.%d" % (10 + i), 2, i, path="/light") for i in range(20)]
+    path = tmp_path / "access.log"
+    path.write_text("".join(lines))
+    result, _state, _warnings = run(access_logs=[str(path)], flood_windows=[{"seconds": 1, "requests": 100}])
+    clients = result["clients"]
+    assert result["clients_total"] == 22
+    assert clients["192.0.2.2"]["offenses"] == {"tripwire": 2, "missing_script": 2}
+    assert clients["192.0.2.2"]["pages"] == [{"page": "/wp-login.php", "hits": 2}]
+    assert clients["192.0.2.1"]["pages"] == [{"page": "/heavy", "hits": 40}]
+    assert clients["192.0.2.10"]["hits"] == 1
+    assert clients["192.0.2.10"]["pages"] == []  # below the tracking floor: no detail kept
+    assert result["days"]["2021-02-03"]["clients"] == 22
+
+
+def test_a_ban_in_log_and_database_counts_once(tmp_path):
+    log = tmp_path / "fail2ban.log"
+    log.write_text(
+        "2021-02-03 10:11:12,345 fail2ban.actions [1]: NOTICE  [web] Ban 192.0.2.1\n"
+        "2021-02-03 10:11:12,345 fail2ban.actions [1]: NOTICE  [recidive] Ban 192.0.2.1\n"
+        "2021-02-03 10:20:00,000 fail2ban.actions [1]: NOTICE  [web] Unban 192.0.2.1\n"
+    )
+    db = tmp_path / "fail2ban.sqlite3"
+    conn = sqlite3.connect(str(db))
+    conn.execute("CREATE TABLE bans(jail TEXT NOT NULL, ip TEXT, timeofban INTEGER NOT NULL, data JSON)")
+    conn.executemany(
+        "INSERT INTO bans VALUES (?, ?, ?, '{}')",
+        [("web", "192.0.2.1", 1612347073), ("web", "192.0.2.1", 1612350000), ("web", "192.0.2.2", 1612347072)],
+    )
+    conn.commit()
+    conn.close()
+    result, _state, _warnings = run(fail2ban_logs=[str(log)], fail2ban_db=str(db))
+    assert charged(result, "fail2ban") == Counter({"192.0.2.1": 2, "192.0.2.2": 1})
+    assert result["fail2ban"] == {"recidive": {"bans": 1}, "web": {"bans": 3, "unbans": 1}}
+
+
+def test_first_and_last_seen_across_logs_of_different_sites(tmp_path):
+    """Two vhosts' logs are read one after the other; first/last seen are still the min/max times."""
+    (tmp_path / "a_access.log").write_text(access_line("192.0.2.1", 5, 0) + access_line("192.0.2.1", 6, 0))
+    (tmp_path / "b_access.log").write_text(access_line("192.0.2.1", 1, 0) + access_line("192.0.2.1", 2, 0))
+    result, _state, _warnings = run(access_logs=[str(tmp_path / "*_access.log")])
+    info = result["clients"]["192.0.2.1"]
+    assert (info["first_seen"], info["last_seen"]) == ("2021-02-03T10:01:00+00:00", "2021-02-03T10:06:00+00:00")
+    assert info["hits"] == 4

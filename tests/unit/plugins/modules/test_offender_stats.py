@@ -1,0 +1,197 @@
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the fleetguard.webshield project
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""offender_stats run through its main() with module arguments (ansible-core 2.16 to 2.19+)."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import contextlib
+import gzip
+import json
+import os
+import sqlite3
+import time
+
+import pytest
+import yaml
+from ansible.module_utils import basic
+from ansible.module_utils.common.text.converters import to_bytes
+
+from ansible_collections.fleetguard.webshield.plugins.modules import offender_stats
+
+try:  # ansible-core 2.19+
+    from ansible.module_utils.testing import patch_module_args
+except ImportError:  # ansible-core 2.16 - 2.18: the classic set_module_args pattern
+
+    @contextlib.contextmanager
+    def patch_module_args(args):
+        old = basic._ANSIBLE_ARGS
+        basic._ANSIBLE_ARGS = to_bytes(json.dumps({"ANSIBLE_MODULE_ARGS": args}))
+        try:
+            yield
+        finally:
+            basic._ANSIBLE_ARGS = old
+
+
+FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "..", "fixtures", "logs")
+
+
+class Exit(Exception):
+    pass
+
+
+class Fail(Exception):
+    pass
+
+
+@pytest.fixture(autouse=True)
+def module_exits(monkeypatch):
+    def exit_json(self, **kwargs):
+        raise Exit(kwargs)
+
+    def fail_json(self, **kwargs):
+        raise Fail(kwargs)
+
+    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
+    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def run_module(**args):
+    with patch_module_args(args), pytest.raises((Exit, Fail)) as info:
+        offender_stats.main()
+    kind = "failed" if info.type is Fail else "ok"
+    return kind, info.value.args[0]
+
+
+LINE = '%s - - [03/Feb/2021:10:11:%02d +0000] "GET %s HTTP/1.1" %d 100 "-" "UA"\n'
+
+
+def test_main_reads_access_error_and_fail2ban(tmp_path):
+    access = tmp_path / "access.log"
+    access.write_text("".join(LINE % ("203.0.113.5", i, "/wp-login.php", 404) for i in range(3)))
+    db = tmp_path / "f2b.sqlite3"
+    conn = sqlite3.connect(str(db))
+    conn.executescript("CREATE TABLE bans(jail TEXT NOT NULL, ip TEXT, timeofban INTEGER NOT NULL, data JSON);")
+    conn.execute("INSERT INTO bans VALUES ('sshd', '203.0.113.5', 1612347072, '{}')")
+    conn.commit()
+    conn.close()
+    kind, res = run_module(
+        access_logs=[str(access)],
+        error_logs=[os.path.join(FIXTURES, "webshield-noscript")],
+        fail2ban_logs=[os.path.join(FIXTURES, "webshield-recidive")],
+        fail2ban_db=str(db),
+        tripwire_paths=["/wp-login.php"],
+    )
+    assert kind == "ok", res
+    assert res["changed"] is False
+    offenses = res["clients"]["203.0.113.5"]["offenses"]
+    assert offenses == {"tripwire": 3, "missing_script": 3, "fail2ban": 2}  # log ban + a different DB ban
+    assert res["fail2ban"]["webshield-noscript"]["bans"] == 1
+    assert res["summary"]["files"] == 4
+    assert res["clients_total"] > 10
+    assert set(res["networks"]) == {"24", "16", "64", "48"}
+    assert res["warnings_list"] == []
+
+
+def test_state_file_incremental_and_check_mode(tmp_path):
+    access = tmp_path / "access.log"
+    state = tmp_path / "state.json"
+    access.write_text(LINE % ("192.0.2.1", 1, "/", 200))
+    args = dict(access_logs=[str(tmp_path / "access.log*")], state_file=str(state))
+    kind, res = run_module(_ansible_check_mode=True, **args)
+    assert kind == "ok" and res["changed"] is True
+    assert not state.exists()  # never written in check mode
+    kind, res = run_module(**args)
+    assert res["changed"] is True and res["summary"]["lines"] == 1
+    assert state.exists()
+    kind, res = run_module(**args)
+    assert res["changed"] is False and res["summary"]["lines"] == 0
+    assert res["files"][0]["status"] == "unchanged"
+    with open(str(access), "a") as fobj:
+        fobj.write(LINE % ("192.0.2.2", 2, "/", 200))
+    os.rename(str(access), str(tmp_path / "access.log.1"))
+    with gzip.open(str(tmp_path / "access.log.1.gz"), "wb") as fobj, open(str(tmp_path / "access.log.1"), "rb") as old:
+        fobj.write(old.read())
+    os.unlink(str(tmp_path / "access.log.1"))
+    access.write_text(LINE % ("192.0.2.3", 3, "/", 200))
+    kind, res = run_module(**args)
+    assert res["changed"] is True
+    assert sorted(res["clients"]) == ["192.0.2.2", "192.0.2.3"]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ({"access_logs": ["/nonexistent/access.log*"], "missing": "fail"}, "matches no file"),
+        ({"access_logs": ["/etc/hostname"], "since": "yesterday"}, "since='yesterday' is not a time"),
+        ({"access_logs": ["/etc/hostname"], "since": "-1h", "until": "-2h"}, "must be after since"),
+        ({"access_logs": ["/etc/hostname"], "access_format": "%t %r"}, "no client field"),
+        ({"access_logs": ["/etc/hostname"], "script_patterns": ["("]}, "not a valid regular expression"),
+        ({"access_logs": ["/etc/hostname"], "flood_windows": [{"seconds": 0, "requests": 1}]}, "seconds > 0"),
+        ({"access_logs": ["/etc/hostname"], "prefixes": [40]}, "not an IPv4 prefix"),
+        ({"access_logs": ["/etc/hostname"], "workers": 4}, "workers must be 1 or 2"),
+        ({}, "nothing to read"),
+        ({"detectors": ["bogus"], "access_logs": ["/etc/hostname"]}, "detectors"),
+    ],
+)
+def test_failures_say_what_and_how(args, message):
+    kind, res = run_module(**args)
+    assert kind == "failed"
+    assert message in res["msg"]
+
+
+def test_corrupt_gzip_fails_naming_the_file(tmp_path):
+    bad = tmp_path / "access.log.2.gz"
+    bad.write_bytes(b"\x1f\x8b\x08\x00broken")
+    kind, res = run_module(access_logs=[str(bad)])
+    assert kind == "failed"
+    assert res["msg"].startswith("cannot read %s: " % bad)
+    assert "exception" not in res
+
+
+def test_corrupt_state_file_fails_with_hint(tmp_path):
+    state = tmp_path / "state.json"
+    state.write_text("garbage")
+    (tmp_path / "a.log").write_text(LINE % ("192.0.2.1", 1, "/", 200))
+    kind, res = run_module(access_logs=[str(tmp_path / "a.log")], state_file=str(state))
+    assert kind == "failed"
+    assert "remove it to start over" in res["msg"]
+
+
+def test_missing_glob_warns(tmp_path):
+    (tmp_path / "a.log").write_text(LINE % ("192.0.2.1", 1, "/", 200))
+    kind, res = run_module(access_logs=[str(tmp_path / "a.log"), str(tmp_path / "none*")])
+    assert kind == "ok"
+    assert res["warnings_list"] == ["access_logs: %r matches no file" % str(tmp_path / "none*")]
+
+
+@pytest.mark.parametrize(
+    "text, epoch",
+    [
+        ("2021-02-03", 1612310400),
+        ("2021-02-03T10:11:12", 1612347072),
+        ("2021-02-03T10:11:12+00:00", 1612347072),
+        ("2021-02-03T19:11:12+09:00", 1612347072),
+        ("2021-02-03T10:11:12Z", 1612347072),
+        ("1612347072", 1612347072),
+        ("-1h", 1612347072 - 3600),
+        ("-2d", 1612347072 - 2 * 86400),
+    ],
+)
+def test_parse_when(text, epoch):
+    assert offender_stats.parse_when(text, now=1612347072) == epoch
+
+
+def test_documentation_matches_argument_spec():
+    doc = yaml.safe_load(offender_stats.DOCUMENTATION)
+    assert set(doc["options"]) == set(offender_stats.ARGUMENT_SPEC)
+    for name, spec in offender_stats.ARGUMENT_SPEC.items():
+        assert doc["options"][name]["type"] == spec["type"], name
+        assert doc["options"][name].get("default") == spec.get("default"), name
