@@ -7,7 +7,9 @@ on the whole jail configuration with the EL paths (inside a private mount namesp
 exist without touching the host), the validation helper's restore-on-failure, and a live Apache whose
 error and access lines the rendered filters must charge to the real client. The fail2ban-client checks
 run with this machine's fail2ban (1.x) and with 0.11.2 (EPEL 7, Debian 11), each with its own stock
-action.d/filter.d (wr.FAIL2BANS).
+action.d/filter.d (wr.FAIL2BANS). The ban actions are checked from `fail2ban-client -d` as fail2ban resolves
+them per address family (DROP for IPv4 and IPv6, TCP and UDP), and run with the real tools in a private
+network namespace; the role's own settings check (tasks/assert.yml) runs under ansible-playbook.
 """
 
 import contextlib
@@ -22,6 +24,8 @@ import time
 import urllib.request
 
 import pytest
+import yaml
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "filters"))
 import wsf_det_render as wr  # noqa: E402
@@ -31,6 +35,7 @@ MODULES = "/usr/lib/apache2/modules"
 F2B_CLIENT = "/usr/bin/fail2ban-client"
 HELPER = os.path.join(wr.ROLES, "apache_logging", "files", "webshield-apache-validate")
 PROBE = os.path.join(wr.ROOT, "tests", "filters", "f2b_probe.py")
+ACTION_PROBE = os.path.join(wr.ROOT, "tests", "filters", "f2b_action_probe.py")
 PLATFORMS = ["el7", "el9", "debian12"]
 
 needs_apache = pytest.mark.skipif(not os.path.exists(APACHE), reason="needs apache2")
@@ -215,11 +220,12 @@ def _f2b_conf_dir(root, platform, settings, banaction, f2b=wr.FAIL2BAN_SYSTEM):
     return confdir, variables
 
 
-def _test_in_private_mounts(confdir, log_files, f2b=wr.FAIL2BAN_SYSTEM):
-    """fail2ban-client -t with the given log files present, in a private mount namespace (host untouched)."""
+def _test_in_private_mounts(confdir, log_files, f2b=wr.FAIL2BAN_SYSTEM, mode="-t"):
+    """fail2ban-client -t (or -d: dump) with the given log files present, in a private mount namespace (host
+    untouched)."""
     touch = " && ".join('mkdir -p "$(dirname %s)" && : > %s' % (path, path) for path in log_files)
     client = f2b.shell_command("fail2ban-client")
-    script = "mount -t tmpfs tmpfs /var/log && %s && %s -t -c %s" % (touch, client, confdir)
+    script = "mount -t tmpfs tmpfs /var/log && %s && %s %s -c %s" % (touch, client, mode, confdir)
     return subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True, text=True, check=False)
 
 
@@ -418,3 +424,263 @@ def test_fail2ban_client_rejects_a_broken_configuration(tmp_path, overrides, exp
     confdir, _ = _f2b_conf_dir(str(tmp_path), "debian12", settings, banaction, f2b)
     done = _test_in_private_mounts(confdir, DEBIAN_LOGS, f2b)
     assert (done.returncode == 0) is expect_ok, done.stdout + done.stderr
+
+
+# ---------------------------------------------------------------- fail2ban: what the ban actions really run
+
+# Stand-ins for the firewall tools: each call is recorded ("tool arg arg ..."), `-C` (rule present?) answers no
+# so the action goes on to insert its rule, everything else succeeds without output.
+FAKE_TOOL = """#!/bin/sh
+printf '%s\\n' "$(basename "$0") $*" >> "$WSF_TOOL_LOG"
+case " $* " in *" -C "*) exit 1 ;; esac
+exit 0
+"""
+FAKE_TOOLS = ("iptables", "ip6tables", "ipset", "nft", "firewall-cmd")
+# The ban actions as the role shipped them before: DROP asked for, but IPv6 rejected and/or TCP only.
+STOCK_BAN_ACTIONS = {
+    "iptables": "iptables-ipset-proto6-allports[blocktype=DROP]",
+    "nftables": "nftables[type=allports, blocktype=drop]",
+    "firewalld": "firewallcmd-ipset[actiontype=<allports>, blocktype=DROP]",
+}
+
+
+def _resolved_ban_actions(confdir, f2b):
+    """`fail2ban-client -d` on the config, each jail's action resolved per family by fail2ban's own code."""
+    dump = _test_in_private_mounts(confdir, DEBIAN_LOGS, f2b, mode="-d")
+    assert dump.returncode == 0, dump.stdout + dump.stderr
+    done = subprocess.run(
+        [wr.F2B_PYTHON, ACTION_PROBE], input=dump.stdout, capture_output=True, text=True, env=f2b.env(), check=False
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["version"].startswith(f2b.version_prefix)
+    return result["jails"]
+
+
+def _run_with_fake_tools(command, bindir):
+    """Run one resolved action command under sh with the fake firewall tools; return the calls it made."""
+    log = os.path.join(bindir, "calls.log")
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(log)
+    env = dict(os.environ, PATH="%s:/usr/bin:/bin" % bindir, WSF_TOOL_LOG=log)
+    done = subprocess.run(["sh", "-c", command], capture_output=True, text=True, env=env, check=False)
+    assert done.returncode == 0, (command, done.stderr)
+    with open(log, encoding="utf-8") as handle:
+        return [line.split() for line in handle.read().splitlines()]
+
+
+def _rule_calls(calls):
+    """The calls that add a packet filter rule (iptables -I/-A, nft add rule, firewall-cmd --add-rule)."""
+    wanted = {
+        "iptables": lambda args: "-I" in args or "-A" in args,
+        "ip6tables": lambda args: "-I" in args or "-A" in args,
+        "nft": lambda args: args[:2] == ["add", "rule"],
+        "firewall-cmd": lambda args: "--add-rule" in args,
+    }
+    return [argv for argv in calls if argv[0] in wanted and wanted[argv[0]](argv[1:])]
+
+
+def _rule_protocols(argv):
+    """Protocols a rule matches: {"all"} without a protocol match."""
+    args = argv[1:]
+    if "-p" in args:
+        value = args[args.index("-p") + 1]
+        return {"all"} if value in ("all", "0") else {value}
+    if "l4proto" in args:
+        start = args.index("l4proto") + 1
+        if args[start] != "{":
+            return {args[start]}
+        words = args[start + 1 : args.index("}", start)]
+        return {word.strip(",") for piece in words for word in piece.split(",") if word.strip(",")}
+    return {"all"}
+
+
+def _ban_defects(rules, family):
+    """What is wrong with the rules an action adds for one family: not dropped, not IPv6, not UDP."""
+    defects = []
+    if not rules:
+        return ["no rule added"]
+    for argv in rules:
+        tool, text = argv[0], " ".join(argv)
+        if family == "inet6" and not (
+            tool == "ip6tables" or (tool == "nft" and " ip6 saddr " in text) or " ipv6 filter " in text
+        ):
+            defects.append("not an IPv6 rule: %s" % text)
+        if tool == "nft":
+            if argv[-1] != "drop":
+                defects.append("not dropped: %s" % text)
+        elif argv[-2:] != ["-j", "DROP"]:
+            defects.append("not dropped: %s" % text)
+    covered = set().union(*(_rule_protocols(argv) for argv in rules))
+    if "all" not in covered and not {"tcp", "udp"} <= covered:
+        defects.append("protocols %s only (UDP, e.g. HTTP/3, not banned)" % sorted(covered))
+    return defects
+
+
+@pytest.fixture(name="fake_tools")
+def fixture_fake_tools(tmp_path):
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    for tool in FAKE_TOOLS:
+        (bindir / tool).write_text(FAKE_TOOL)
+        (bindir / tool).chmod(0o755)
+    return str(bindir)
+
+
+@pytest.mark.parametrize("f2b", wr.FAIL2BANS)
+@pytest.mark.parametrize("firewall", ["iptables", "nftables", "firewalld"])
+def test_ban_actions_drop_ipv4_and_ipv6_tcp_and_udp(tmp_path, fake_tools, firewall, f2b):
+    """Per jail and family, the commands fail2ban would run (from its config dump) add a DROP rule that
+    covers every protocol or at least TCP and UDP, for IPv4 and IPv6."""
+    variables = wr.role_variables("fail2ban", "debian12", {})
+    banaction = wr.value(variables, "__fail2ban_ban_actions")[firewall]
+    confdir, _ = _f2b_conf_dir(str(tmp_path), "debian12", {"fail2ban_tripwire_paths": ["/.env"]}, banaction, f2b)
+    jails = _resolved_ban_actions(confdir, f2b)
+    assert sorted(jails) == sorted(
+        ["webshield-noscript", "webshield-redirect", "webshield-tripwire", "webshield-flood", "webshield-recidive"]
+    )
+    for jail, actions in jails.items():
+        assert len(actions) == 1, actions
+        for family, commands in next(iter(actions.values())).items():
+            assert "REJECT" not in commands["actionstart"] and "reject" not in commands["actionstart"]
+            rules = _rule_calls(_run_with_fake_tools(commands["actionstart"], fake_tools))
+            assert _ban_defects(rules, family) == [], (jail, family, commands["actionstart"])
+            # A ban puts the address into the set the rule matches.
+            ban = _run_with_fake_tools(commands["actionban"].replace("<ip>", "192.0.2.1"), fake_tools)
+            assert any("192.0.2.1" in argv for argv in ban), ban
+
+
+@pytest.mark.parametrize("f2b", wr.FAIL2BANS)
+@pytest.mark.parametrize(
+    ("firewall", "expected"),
+    [
+        # iptables: 1.x rejects IPv6 and matches TCP only, 0.11 rejects IPv6 (its rule has no -p).
+        ("iptables", {"inet6": ["not dropped"], "tcp-only": "1."}),
+        ("nftables", {"tcp-only": "any"}),
+        ("firewalld", {"tcp-only": "any"}),
+    ],
+)
+def test_ban_action_check_catches_the_stock_defaults(tmp_path, fake_tools, firewall, expected, f2b):
+    """Proof that the check above can fail: the stock actions with the arguments the role used to pass."""
+    confdir, _ = _f2b_conf_dir(str(tmp_path), "debian12", {}, STOCK_BAN_ACTIONS[firewall], f2b)
+    commands = next(iter(_resolved_ban_actions(confdir, f2b)["webshield-noscript"].values()))
+    tcp_only = expected["tcp-only"] == "any" or f2b.version_prefix.startswith(expected["tcp-only"])
+    for family in ("inet4", "inet6"):
+        defects = _ban_defects(_rule_calls(_run_with_fake_tools(commands[family]["actionstart"], fake_tools)), family)
+        wanted = list(expected.get(family, []))
+        if tcp_only:
+            wanted.append("protocols ['tcp'] only")
+        assert len(defects) == len(wanted), defects
+        for text, defect in zip(wanted, defects):
+            assert defect.startswith(text), defects
+
+
+# ---------------------------------------------------------------- fail2ban: settings the role refuses
+
+ASSERT_PLAY = """- hosts: localhost
+  connection: local
+  gather_facts: false
+  tasks:
+    - ansible.builtin.include_role:
+        name: fail2ban
+        tasks_from: assert
+"""
+
+
+@pytest.mark.parametrize(
+    ("backend", "expect_ok"),
+    [("auto", True), ("polling", True), ("pyinotify", True), ("gamin", False), ("systemd", False)],
+)
+def test_role_checks_the_backend(tmp_path, backend, expect_ok):
+    """The role's own check (tasks/assert.yml, run by ansible-playbook) refuses gamin (gone in fail2ban 1.0.1)
+    and systemd with a message that says why."""
+    (tmp_path / "play.yml").write_text(ASSERT_PLAY)
+    env = dict(
+        os.environ,
+        ANSIBLE_ROLES_PATH=wr.ROLES,
+        ANSIBLE_HOME=str(tmp_path / "home"),
+        ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp"),
+        ANSIBLE_NOCOLOR="1",
+        ANSIBLE_LOCALHOST_WARNING="false",
+        ANSIBLE_INVENTORY_UNPARSED_WARNING="false",
+    )
+    playbook = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
+    done = subprocess.run(
+        [playbook, "-i", "localhost,", str(tmp_path / "play.yml"), "-e", "fail2ban_backend=%s" % backend],
+        capture_output=True,
+        text=True,
+        cwd=str(tmp_path),
+        env=env,
+        check=False,
+    )
+    assert (done.returncode == 0) is expect_ok, done.stdout + done.stderr
+    if not expect_ok:
+        assert "fail2ban_backend is '%s': use auto, pyinotify or polling" % backend in done.stdout
+        assert "gamin was removed in fail2ban 1.0.1" in done.stdout
+
+
+@pytest.mark.parametrize(("backend", "expect_ok"), [("auto", True), ("polling", True), ("gamin", False)])
+def test_argument_spec_refuses_gamin(backend, expect_ok):
+    """The role's argument spec (checked by Ansible before the role runs) has no gamin either."""
+    with open(os.path.join(wr.ROLES, "fail2ban", "meta", "argument_specs.yml"), encoding="utf-8") as handle:
+        options = yaml.safe_load(handle)["argument_specs"]["main"]["options"]
+    result = ArgumentSpecValidator(options).validate({"fail2ban_backend": backend})
+    assert (not result.error_messages) is expect_ok, result.error_messages
+    if not expect_ok:
+        assert "fail2ban_backend must be one of: auto, pyinotify, polling" in " ".join(result.error_messages)
+
+
+# ---------------------------------------------------------------- fail2ban: ban actions on a real (private) network
+
+REACH = os.path.join(wr.ROOT, "tests", "filters", "netns_reach.py")
+BANNED = {"inet4": ("127.0.0.5", "127.0.0.6", "127.0.0.1"), "inet6": ("fd00::5", "fd00::6", "::1")}
+
+
+def _live_ban(tmp_path, banaction, f2b):
+    """Run the commands fail2ban would run (actionstart, then actionban of one address per family, from the
+    config dump) with the real tools in a private network namespace; then try TCP and UDP from the banned
+    address and from a bystander over loopback. Returns {family: {source: {"tcp": outcome, "udp": outcome}}}."""
+    confdir, _ = _f2b_conf_dir(str(tmp_path), "debian12", {}, banaction, f2b)
+    commands = next(iter(_resolved_ban_actions(confdir, f2b)["webshield-noscript"].values()))
+    lines = ["set -e", "ip link set lo up"]
+    lines += ["ip -6 addr add %s/128 dev lo nodad" % address for address in BANNED["inet6"][:2]]
+    for family, (banned, _, _) in BANNED.items():
+        lines += [commands[family]["actionstart"], commands[family]["actionban"].replace("<ip>", banned)]
+    for family, (banned, bystander, dest) in BANNED.items():
+        lines.append("echo %s $(%s %s %s %s %s)" % (family, wr.F2B_PYTHON, REACH, dest, banned, bystander))
+    script = tmp_path / "ban.sh"
+    script.write_text("\n".join(lines) + "\n")
+    done = subprocess.run(["unshare", "-n", "sh", str(script)], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return {line.split(" ", 1)[0]: json.loads(line.split(" ", 1)[1]) for line in done.stdout.splitlines()}
+
+
+needs_netns = pytest.mark.skipif(
+    os.geteuid() != 0 or not all(shutil.which(tool) for tool in ("unshare", "ip", "nft", "iptables", "ipset")),
+    reason="needs root, unshare, ip, nft, iptables and ipset",
+)
+
+
+@needs_netns
+@pytest.mark.parametrize("f2b", wr.FAIL2BANS)
+@pytest.mark.parametrize("firewall", ["iptables", "nftables"])
+def test_ban_action_drops_tcp_and_udp_for_real(tmp_path, firewall, f2b):
+    variables = wr.role_variables("fail2ban", "debian12", {})
+    outcome = _live_ban(tmp_path, wr.value(variables, "__fail2ban_ban_actions")[firewall], f2b)
+    for family, (banned, bystander, _) in BANNED.items():
+        assert outcome[family][banned] == {"tcp": "silent", "udp": "silent"}, outcome
+        assert outcome[family][bystander] == {"tcp": "delivered", "udp": "delivered"}, outcome
+
+
+@needs_netns
+@pytest.mark.parametrize("f2b", wr.FAIL2BANS)
+@pytest.mark.parametrize("firewall", ["iptables", "nftables"])
+def test_live_check_catches_the_stock_defaults(tmp_path, firewall, f2b):
+    """Proof that the live check can fail: the stock actions let UDP through or answer IPv6 with a reject."""
+    outcome = _live_ban(tmp_path, STOCK_BAN_ACTIONS[firewall], f2b)
+    banned = [outcome[family][addresses[0]] for family, addresses in BANNED.items()]
+    assert any(result != {"tcp": "silent", "udp": "silent"} for result in banned), outcome
+    if firewall == "iptables":
+        assert "refused" in outcome["inet6"]["fd00::5"].values(), outcome
+    if firewall == "nftables" or f2b.version_prefix.startswith("1."):
+        assert "delivered" in (outcome["inet4"]["127.0.0.5"]["udp"], outcome["inet6"]["fd00::5"]["udp"]), outcome
