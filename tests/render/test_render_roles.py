@@ -676,11 +676,25 @@ def test_ban_action_drops_tcp_and_udp_for_real(tmp_path, firewall, f2b):
 @pytest.mark.parametrize("f2b", wr.FAIL2BANS)
 @pytest.mark.parametrize("firewall", ["iptables", "nftables"])
 def test_live_check_catches_the_stock_defaults(tmp_path, firewall, f2b):
-    """Proof that the live check can fail: the stock actions let UDP through or answer IPv6 with a reject."""
-    outcome = _live_ban(tmp_path, STOCK_BAN_ACTIONS[firewall], f2b)
-    banned = [outcome[family][addresses[0]] for family, addresses in BANNED.items()]
-    assert any(result != {"tcp": "silent", "udp": "silent"} for result in banned), outcome
-    if firewall == "iptables":
-        assert "refused" in outcome["inet6"]["fd00::5"].values(), outcome
-    if firewall == "nftables" or f2b.version_prefix.startswith("1."):
-        assert "delivered" in (outcome["inet4"]["127.0.0.5"]["udp"], outcome["inet6"]["fd00::5"]["udp"]), outcome
+    """Proof that the live check can fail: the stock actions let UDP through or answer IPv6 with a reject.
+
+    A reject is an answer the probe has to catch in time; on a loaded machine one attempt may miss it, so the
+    whole namespace is built again up to three times before the stock actions are judged silent."""
+
+    def leaks(outcome):
+        banned = [outcome[family][addresses[0]] for family, addresses in BANNED.items()]
+        found = any(result != {"tcp": "silent", "udp": "silent"} for result in banned)
+        if firewall == "iptables":
+            found = found and "refused" in outcome["inet6"]["fd00::5"].values()
+        if firewall == "nftables" or f2b.version_prefix.startswith("1."):
+            found = found and "delivered" in (outcome["inet4"]["127.0.0.5"]["udp"], outcome["inet6"]["fd00::5"]["udp"])
+        return found
+
+    outcomes = []
+    for attempt in range(3):
+        workdir = tmp_path / str(attempt)
+        workdir.mkdir()
+        outcomes.append(_live_ban(workdir, STOCK_BAN_ACTIONS[firewall], f2b))
+        if leaks(outcomes[-1]):
+            break
+    assert leaks(outcomes[-1]), outcomes
