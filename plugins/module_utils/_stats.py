@@ -5,7 +5,9 @@
 
 Access-log blocks are handled column-wise: one ``findall`` per block, then ``Counter.update`` over
 zipped columns, so per-line work stays in C. Detectors classify the *distinct* request targets of a
-block and only then look at the rows that hit a flagged target. Client addresses are normalised once
+block and only then look at the rows that hit a flagged target; the flood detector goes row by row only
+through the (client, path) pairs over the smallest window's limit; the raw line of a row (evidence) is
+looked up only for offenders that need one. Client addresses are normalised once
 per distinct value (IPv4-mapped IPv6 folded to IPv4); paths and referers stay bytes until
 ``Stats.result()`` builds the output.
 """
@@ -21,14 +23,17 @@ import re
 import time
 from collections import Counter, defaultdict
 from datetime import datetime, timezone
-from itertools import compress, repeat
-from operator import itemgetter
+from itertools import compress, islice, repeat
+from operator import add, and_, itemgetter, le, methodcaller, mul, or_
 
 DETECTORS = ("missing_script", "open_redirect", "flood", "tripwire", "fail2ban")
 
 # Clients are ranked by offences first: one offence outweighs this many hits when choosing whose
 # per-client detail to keep.
 OFFENSE_WEIGHT = 1000
+
+# Raw log lines kept as evidence are cut to this many characters.
+SAMPLE_MAX_CHARS = 2000
 
 DEFAULT_SCRIPT_PATTERNS = (r"^/cgi-bin/", r"\.(?:cgi|pl|php|py|sh|asp|aspx|jsp)$")
 
@@ -102,6 +107,19 @@ class TimeParser:
         self.cache = {}
         self._minutes = {}
 
+    def parse_many(self, stamps):
+        """Parse every ``%t`` value of ``stamps`` into the cache (the loop of ``access``, inlined)."""
+        cache, minutes, seconds = self.cache, self._minutes, _SECONDS
+        if len(minutes) > 100000:
+            minutes.clear()
+        for ts in stamps:
+            minute = ts[:17] + ts[20:]
+            base = minutes.get(minute, False)
+            if base is False:
+                base = minutes[minute] = _minute_epoch(ts)
+            sec = seconds.get(ts[17:20])
+            cache[ts] = None if base is None or sec is None else base + sec
+
     def access(self, ts):
         """``03/Feb/2021:10:11:12 +0000`` (bytes) -> epoch seconds, or None if malformed."""
         cache = self.cache
@@ -118,6 +136,9 @@ class TimeParser:
             value = base + int(ts[18:20])
         cache[ts] = value
         return value
+
+
+_SECONDS = dict((b":%02d" % i, i) for i in range(61))
 
 
 def _minute_epoch(ts):
@@ -167,6 +188,8 @@ class Config:
         track_max=2000,
         since=None,
         until=None,
+        sample_lines=5,
+        day_pages=0,
     ):
         self.detectors = frozenset(detectors)
         self.script_re = re.compile("|".join("(?:%s)" % p for p in script_patterns)) if script_patterns else None
@@ -180,6 +203,8 @@ class Config:
         self.tripwire_markers = tuple(tripwire_markers)
         self.fail2ban_ignore = frozenset(fail2ban_ignore_jails)
         self.track_max = track_max
+        self.sample_lines = max(0, int(sample_lines))
+        self.day_pages = max(0, int(day_pages))  # pages per day in the result (0: none)
         self.since = since
         self.until = until
 
@@ -233,15 +258,22 @@ class Stats:
         self.track_min = 1
         self.offcount = Counter()  # client -> offences
         self.pages = Counter()  # path -> hits
+        self.day_pages = defaultdict(Counter)  # local midnight epoch -> path -> hits (when cfg.day_pages)
+        # (client, day, path) -> hits, for tracked clients on the day's leading pages (when cfg.day_pages)
+        self.dpc = Counter()
+        self.samples = {}  # client -> raw lines (str) that triggered a detector, at most cfg.sample_lines
+        self.samples_full = set()  # the clients of samples that hold sample_lines lines
+        self._block_lines = None  # raw lines of the access block being read (for samples)
         self.refs = Counter()  # referer -> hits
         self.day_hits = Counter()  # local midnight epoch -> hits
         self.day_clients = Counter()  # local midnight epoch -> distinct clients
         self.client_day = {}  # client -> the last day it was counted for
+        self._day_seen = None  # (day, the clients whose client_day is that day), a cache of client_day
         self.first_day_clients = None  # a worker's clients of its first day, see merge()
         self.first = {}  # client -> epoch
         self.last = {}
         self.off = Counter()  # (client, detector, day) -> offences
-        self.flood_ctx = {}  # (client, path) -> sorted epochs within the widest window of the newest line
+        self.flood_tail = ([], [], [])  # client, path, epoch columns of the rows in the newest widest window
         self.flood_head = None  # a worker's first widest window: (client, path) -> epochs, see merge()
         self.flood_head_until = None
         self.lines = 0
@@ -277,11 +309,42 @@ class Stats:
         self.offcount[client] += n
         self.matched += n
 
+    def _score(self, client):
+        return self.hits.get(client, 0) + OFFENSE_WEIGHT * self.offcount.get(client, 0)
+
+    def needs_sample(self, client):
+        """True when ``client`` may keep one more raw line (an offender with fewer than sample_lines)."""
+        k = self.cfg.sample_lines
+        if not k:
+            return False
+        got = self.samples.get(client)
+        if got is None:
+            return self._score(client) >= self.track_min
+        return len(got) < k
+
+    def sample(self, client, raw):
+        """Keep ``raw`` (bytes or str, one log line) as evidence against ``client`` if it has room."""
+        if raw is None or not self.needs_sample(client):
+            return
+        if isinstance(raw, bytes):
+            raw = raw[: SAMPLE_MAX_CHARS * 4].decode("utf-8", "replace")
+        text = raw.rstrip("\r\n")
+        if len(text) > SAMPLE_MAX_CHARS:
+            text = text[: SAMPLE_MAX_CHARS - 1] + "\u2026"
+        got = self.samples.setdefault(client, [])
+        got.append(text)
+        if len(got) >= self.cfg.sample_lines:
+            self.samples_full.add(client)
+
     def _count_day(self, day, clients):
         """Count ``clients`` (distinct) as seen on ``day`` unless already counted for it."""
         seen = self.client_day
-        new = [c for c in clients if seen.get(c) != day]
+        cur = self._day_seen
+        if cur is None or cur[0] != day:
+            cur = self._day_seen = (day, {c for c, d in seen.items() if d == day})
+        new = set(clients).difference(cur[1])
         if new:
+            cur[1].update(new)
             self.day_clients[day] += len(new)
             seen.update(dict.fromkeys(new, day))
             if self.first_day_clients is not None:
@@ -314,10 +377,15 @@ class Stats:
 
     # -- access logs -------------------------------------------------------------------------
 
-    def add_access_rows(self, rows, index):
-        """Account ``findall`` rows of one block; ``index`` maps field name -> group number."""
+    def add_access_rows(self, rows, index, lines=None):
+        """Account ``findall`` rows of one block; ``index`` maps field name -> group number.
+
+        ``lines``, when given, returns the raw line of a row (by its position in ``rows``), for samples.
+        """
         if not rows:
             return
+        self._block_lines = lines
+        rowid = None  # position in the original rows of each kept row (None: the same)
         cfg = self.cfg
         nrows = len(rows)
         # Client addresses are normalised here (a cache per distinct raw value), so every key below is
@@ -325,16 +393,16 @@ class Stats:
         names = self._names
         if len(names) > 100000:
             names.clear()
-        for raw in set(_column(rows, index, "client")).difference(names):
+        raw_clients = _column(rows, index, "client")
+        for raw in set(raw_clients).difference(names):
             names[raw] = normalize_address(raw.decode("utf-8", "replace"))
-        clients = list(map(names.__getitem__, _column(rows, index, "client")))
+        clients = list(map(names.__getitem__, raw_clients))
+        del raw_clients
         ts = _column(rows, index, "time")
         cache = self.times.cache
         if len(cache) > 50000:
             cache.clear()
-        parse = self.times.access
-        for t in set(ts).difference(cache):
-            parse(t)
+        self.times.parse_many(set(ts).difference(cache))
         eps = list(map(cache.__getitem__, ts))
         del ts
         if None in eps or None in clients or cfg.since is not None or cfg.until is not None:
@@ -343,6 +411,7 @@ class Stats:
             self.malformed += bad
             self.bad_clients += sum(1 for e, c in zip(eps, clients) if e is not None and c is None)
             if len(keep) != nrows:
+                rowid = keep
                 rows = [rows[i] for i in keep]
                 clients = [clients[i] for i in keep]
                 eps = [eps[i] for i in keep]
@@ -373,8 +442,9 @@ class Stats:
         paths = list(map(path_of.__getitem__, targets))
 
         per_client = Counter(clients)
-        self.hits.update(per_client)
-        self.pages.update(paths)
+        self.hits.update(clients)  # counting the list runs in C; updating from a mapping would not
+        page_hits = Counter(paths)
+        self.pages.update(page_hits)
         with_ref = referers.count(b"-") < nrows
         if with_ref:
             self.refs.update(compress(referers, map(b"-".__ne__, referers)))
@@ -386,21 +456,48 @@ class Stats:
             self.day_hits[dlo] += nrows
             self._count_day(dlo, per_client)
             days = None
+            if cfg.day_pages:
+                self.day_pages[dlo].update(page_hits)
         else:
             days = self._days_of(eps)
             self.day_hits.update(days)
+            if cfg.day_pages:
+                for (day, path), n in Counter(zip(days, paths)).items():
+                    self.day_pages[day][path] += n
             for day, client in sorted(set(zip(days, clients))):
                 self._count_day(day, (client,))
 
-        # First/last seen: blocks come in time order, so positions decide (then min/max across blocks).
-        first = dict(zip(reversed(clients), reversed(eps)))
-        known = self.first
-        first.update([(c, known[c]) for c in first.keys() & known.keys() if known[c] < first[c]])
-        known.update(first)
-        last = dict(zip(clients, eps))
-        known = self.last
-        last.update([(c, known[c]) for c in last.keys() & known.keys() if known[c] > last[c]])
-        known.update(last)
+        # First/last seen: with the rows in time order, a client's first row holds its first time and its
+        # last row its last. Rows are in line order except the ones the full regex matched (appended), and
+        # Apache writes a slow request's line after later ones, so out-of-order rows are sorted first
+        # (a stable sort, cheap on rows that are nearly in order).
+        if all(map(le, eps, islice(eps, 1, None))):
+            oc, oe = clients, eps
+        else:
+            order = sorted(range(nrows), key=eps.__getitem__)
+            oc, oe = list(map(clients.__getitem__, order)), list(map(eps.__getitem__, order))
+            del order
+        if self.tmax is not None and lo >= self.tmax:
+            # The usual case: the block is newer than all before, so only new clients get a first time
+            # and every last time is this block's.
+            known = self.first
+            new = per_client.keys() - known.keys()
+            if len(new) < 64:
+                known.update([(c, oe[oc.index(c)]) for c in new])
+            else:
+                first = dict(zip(reversed(oc), reversed(oe)))
+                known.update([(c, first[c]) for c in new])
+            self.last.update(zip(oc, oe))
+        else:
+            first = dict(zip(reversed(oc), reversed(oe)))
+            last = dict(zip(oc, oe))
+            known = self.first
+            first.update([(c, known[c]) for c in first.keys() & known.keys() if known[c] < first[c]])
+            known.update(first)
+            known = self.last
+            last.update([(c, known[c]) for c in last.keys() & known.keys() if known[c] > last[c]])
+            known.update(last)
+        del oc, oe
         if self.tmin is None or lo < self.tmin:
             self.tmin = lo
         if self.tmax is None or hi > self.tmax:
@@ -413,22 +510,36 @@ class Stats:
         for t in utargets.difference(klass):
             klass[t] = self._classify(t)
         flagged = {t for t in utargets if klass[t] != (False, False, False)}
-        if flagged:
-            mask = list(map(flagged.__contains__, targets))
-            sel = [compress(clients, mask), compress(targets, mask), compress(statuses, mask)]
-            sel.append(compress(days, mask) if days is not None else repeat(dlo))
-            flag_counts = Counter(zip(*sel))
-            off, offcount = self.off, self.offcount
-            for (c, t, s, d), n in flag_counts.items():
-                trip, script, redir = klass[t]
-                missing = script and s in cfg.script_statuses
-                for detector, hit in (("tripwire", trip), ("missing_script", missing), ("open_redirect", redir)):
-                    if hit:
-                        off[(c, detector, d)] += n
-                        offcount[c] += n
-                        self.matched += n
+        hit_mask = None  # rows that are an offence of any of these detectors
+        off, offcount = self.off, self.offcount
+        for k, detector in enumerate(("tripwire", "missing_script", "open_redirect")):
+            chosen = {t for t in flagged if klass[t][k]}
+            if not chosen:
+                continue
+            mask = list(map(chosen.__contains__, targets))
+            if detector == "missing_script":
+                mask = list(map(and_, mask, map(cfg.script_statuses.__contains__, statuses)))
+            n = mask.count(True)
+            if not n:
+                continue
+            hit = list(compress(clients, mask))
+            off.update(zip(hit, repeat(detector), compress(days, mask) if days is not None else repeat(dlo)))
+            offcount.update(hit)
+            self.matched += n
+            hit_mask = mask if hit_mask is None else list(map(or_, hit_mask, mask))
+        if hit_mask is not None and lines is not None and cfg.sample_lines:
+            needy = set(compress(clients, hit_mask)).difference(self.samples_full)
+            needy = {c for c in needy if self.needs_sample(c)}
+            for i in compress(range(nrows), hit_mask):
+                if not needy:
+                    break
+                c = clients[i]
+                if c in needy:
+                    self.sample(c, lines(i if rowid is None else rowid[i]))
+                    if not self.needs_sample(c):
+                        needy.discard(c)
         if "flood" in cfg.detectors and cfg.flood_windows:
-            self._flood(clients, paths, eps, hi, per_client)
+            self._flood(clients, paths, eps, hi, per_client, rowid=rowid)
 
         # Per-client detail for the tracked clients (bounded memory, see __init__).
         tracked = self._track(per_client)
@@ -441,8 +552,36 @@ class Stats:
             mask = list(map(tracked.__contains__, clients))
             self.cps.update(zip(compress(clients, mask), compress(paths, mask), compress(statuses, mask)))
             if with_ref:
-                mask = [m and r != b"-" for m, r in zip(mask, referers)]
+                mask = list(map(and_, mask, map(b"-".__ne__, referers)))
                 self.cref.update(zip(compress(clients, mask), compress(referers, mask)))
+        if cfg.day_pages and tracked:
+            self._count_page_clients(clients, paths, days, dlo, tracked)
+        self._block_lines = None  # the block's buffer and rows can go
+
+    def _count_page_clients(self, clients, paths, days, dlo, tracked):
+        """Clients per day and page for the drill-down: the tracked clients' hits on each day's leading
+        pages (twice as many as the result shows, so a page that overtakes another is counted)."""
+        want = 2 * self.cfg.day_pages
+        lead = {}
+        for day in [dlo] if days is None else set(days):
+            counter = self.day_pages[day]
+            if len(counter) <= want:
+                lead[day] = counter.keys()
+            else:
+                lead[day] = set(map(itemgetter(0), heapq.nlargest(want, counter.items(), key=itemgetter(1))))
+        if days is None:
+            mask = map(lead[dlo].__contains__, paths)
+            daycol = repeat(dlo)
+        else:
+            pairs = set((day, path) for day, top in lead.items() for path in top)
+            mask = map(pairs.__contains__, zip(days, paths))
+            daycol = days
+        mask = list(map(and_, mask, map(tracked.__contains__, clients)))
+        self.dpc.update(zip(compress(clients, mask), compress(daycol, mask), compress(paths, mask)))
+
+    def prune_tracked(self):
+        """Drop the detail of the lightest tracked clients until at most track_max are left."""
+        self._track({})
 
     def _track(self, per_client):
         """Update the tracked set with this block's clients; return those of them that are tracked."""
@@ -450,17 +589,22 @@ class Stats:
         limit = self.cfg.track_max
         while True:
             floor = self.track_min
-            for c in per_client.keys() - tracked:
-                if hits[c] + OFFENSE_WEIGHT * offcount.get(c, 0) >= floor:
-                    tracked.add(c)
+            cand = list(per_client.keys() - tracked)
+            if cand:
+                offs = map(offcount.get, cand, repeat(0))
+                scores = map(add, map(hits.__getitem__, cand), map(mul, offs, repeat(OFFENSE_WEIGHT)))
+                tracked.update(compress(cand, map(floor.__le__, scores)))
             if len(tracked) <= limit:
                 break
             self.track_min *= 2
             floor = self.track_min
             keep = {c for c in tracked if hits[c] + OFFENSE_WEIGHT * offcount.get(c, 0) >= floor}
             self.tracked = tracked = keep
-            self.cps = Counter(dict(kv for kv in self.cps.items() if kv[0][0] in keep))
-            self.cref = Counter(dict(kv for kv in self.cref.items() if kv[0][0] in keep))
+            self.cps = _keep_clients(self.cps, keep)
+            self.cref = _keep_clients(self.cref, keep)
+            self.dpc = _keep_clients(self.dpc, keep)
+            self.samples = dict(kv for kv in self.samples.items() if self._score(kv[0]) >= floor)
+            self.samples_full.intersection_update(self.samples)
         return tracked.intersection(per_client)
 
     def _days_of(self, eps):
@@ -469,30 +613,57 @@ class Stats:
             table[e] = local_day(e)
         return list(map(table.__getitem__, eps))
 
-    def _flood(self, clients, paths, eps, newest, per_client):
-        """Sliding-window flood detection; context from earlier blocks is kept per (client, path)."""
+    def _flood(self, clients, paths, eps, newest, per_client, *, rowid=None):
+        """Sliding-window flood detection.
+
+        The context from earlier blocks is the rows (client, path, epoch columns) of the widest window
+        ending at the newest line so far; only the (client, path) pairs with more than the smallest
+        window's limit over context and block are looked at one by one.
+        """
         cfg = self.cfg
-        ctx = self.flood_ctx
+        tc, tp, te = self.flood_tail
         nmin = cfg.flood_nmin
-        # Only clients with more than nmin lines in this block (or context) can flood a path.
-        heavy = {c for c, n in per_client.items() if n > nmin}
-        heavy.update(c for c, _p in ctx)
-        mask = list(map(heavy.__contains__, clients))
-        pairs = Counter(zip(compress(clients, mask), compress(paths, mask)))
-        cand = {p for p, n in pairs.items() if n > nmin}
-        if ctx:
-            cand.update(p for p, old in ctx.items() if p in pairs and pairs[p] + len(old) > nmin)
+        # Only clients with more than nmin lines in this block and the context can flood a path.
+        if tc:
+            tail_count = Counter(tc)
+            keys = list(per_client)
+            totals = map(add, per_client.values(), map(tail_count.get, keys, repeat(0)))
+            heavy = set(compress(keys, map(nmin.__lt__, totals)))
+        else:
+            heavy = set(compress(per_client.keys(), map(nmin.__lt__, per_client.values())))
+        cand = ()
+        if heavy:
+            mask = list(map(heavy.__contains__, clients))
+            pairs = Counter(zip(compress(clients, mask), compress(paths, mask)))
+            if tc:
+                tmask = list(map(heavy.__contains__, tc))
+                old_pairs = Counter(zip(compress(tc, tmask), compress(tp, tmask)))
+                cand = {p for p, n in pairs.items() if n + old_pairs.get(p, 0) > nmin}
+            else:
+                cand = {p for p, n in pairs.items() if n > nmin}
         if cand:
-            times = defaultdict(list)
-            for i in compress(range(len(eps)), map(cand.__contains__, zip(clients, paths))):
-                times[(clients[i], paths[i])].append(eps[i])
-            for p, new in times.items():
-                old = ctx.get(p, [])
-                new.sort()
+            rows_of = defaultdict(list)
+            cand_clients = {c for c, _p in cand}
+            for i in compress(range(len(eps)), map(cand_clients.__contains__, clients)):
+                pair = (clients[i], paths[i])
+                if pair in cand:
+                    rows_of[pair].append(i)
+            old_of = defaultdict(list)
+            if tc:
+                for c, p, t in compress(zip(tc, tp, te), map(cand.__contains__, zip(tc, tp))):
+                    old_of[(c, p)].append(t)
+            lines = self._block_lines
+            for p, idx in rows_of.items():
+                old = sorted(old_of.get(p, ()))
+                new = sorted(map(eps.__getitem__, idx))
                 seq = old + new if not old or old[-1] <= new[0] else sorted(old + new)
                 n_off = flood_offences(seq, cfg.flood_windows, len(old))
                 if n_off:
                     self.offend(p[0], "flood", new[-1], n_off)
+                    if lines is not None and self.needs_sample(p[0]):
+                        # The requests that overflow a window are the later ones of the pair.
+                        for i in idx[-min(n_off, cfg.sample_lines) :]:
+                            self.sample(p[0], lines(i if rowid is None else rowid[i]))
         if self.flood_head is not None:
             # A worker that starts mid-log remembers its first window; merge() completes it with the
             # context of the process that read the lines before.
@@ -501,18 +672,27 @@ class Stats:
             until = self.flood_head_until
             for i in compress(range(len(eps)), map(until.__gt__, eps)):
                 self.flood_head.setdefault((clients[i], paths[i]), []).append(eps[i])
-        # Keep, for every pair, the events of the last widest window as context for the next block.
+        # Keep the rows of the last widest window as context for the next block.
         cut = newest - cfg.flood_wmax
-        fresh = defaultdict(list)
-        for p, old in ctx.items():
-            kept = [t for t in old if t > cut]
-            if kept:
-                fresh[p] = kept
-        for i in compress(range(len(eps)), map(cut.__lt__, eps)):
-            fresh[(clients[i], paths[i])].append(eps[i])
-        for p in fresh:
-            fresh[p].sort()
-        self.flood_ctx = dict(fresh)
+        keep = list(map(cut.__lt__, eps))
+        if tc:
+            tkeep = list(map(cut.__lt__, te))
+            tc, tp, te = (list(compress(col, tkeep)) for col in (tc, tp, te))
+        self.flood_tail = (
+            tc + list(compress(clients, keep)),
+            tp + list(compress(paths, keep)),
+            te + list(compress(eps, keep)),
+        )
+
+    def _flood_context(self, pairs):
+        """(client, path) -> sorted epochs of the context rows, for ``pairs``."""
+        ctx = defaultdict(list)
+        tc, tp, te = self.flood_tail
+        for c, p, t in compress(zip(tc, tp, te), map(pairs.__contains__, zip(tc, tp))):
+            ctx[(c, p)].append(t)
+        for times in ctx.values():
+            times.sort()
+        return ctx
 
     # -- merging (parallel workers) ----------------------------------------------------------
 
@@ -520,13 +700,15 @@ class Stats:
         """Forget the parsing caches (rebuilt on demand): before a worker sends its result, and before
         the parent receives it, so the two copies of the statistics fit in memory."""
         self.times = TimeParser()
+        self._day_seen = None
+        self._block_lines = None
         self._names = {}
         self._path_of = {}
         self._target_class = {}
 
     def merge(self, other):
         """Add another Stats (from a worker that read a later part of the input)."""
-        for name in ("hits", "cps", "cref", "pages", "refs", "day_hits", "day_clients", "off", "offcount"):
+        for name in ("hits", "cps", "cref", "dpc", "pages", "refs", "day_hits", "day_clients", "off", "offcount"):
             mine, theirs = getattr(self, name), getattr(other, name)
             if len(theirs) > len(mine):
                 theirs.update(mine)
@@ -537,6 +719,7 @@ class Stats:
         for day, clients in (other.first_day_clients or {}).items():
             self.day_clients[day] -= sum(1 for c in clients if self.client_day.get(c) == day)
         self.client_day.update(other.client_day)
+        self._day_seen = None
         self.tracked |= other.tracked
         for c, e in other.first.items():
             if c not in self.first or e < self.first[c]:
@@ -553,21 +736,32 @@ class Stats:
         for jail, cnt in other.fail2ban.items():
             self.fail2ban[jail].update(cnt)
         self.ban_keys |= other.ban_keys
+        for day, counter in other.day_pages.items():
+            self.day_pages[day].update(counter)
+        k = self.cfg.sample_lines
+        for c, got in other.samples.items():
+            mine = self.samples.setdefault(c, [])
+            mine.extend(got[: max(0, k - len(mine))])
+            if len(mine) >= k:
+                self.samples_full.add(c)
         if other.flood_head:
             windows = self.cfg.flood_windows
+            ctx = self._flood_context(other.flood_head)
             for pair, head in other.flood_head.items():
-                old = self.flood_ctx.get(pair)
+                old = ctx.get(pair)
                 if not old:
                     continue
                 head.sort()
                 extra = flood_offences(sorted(old + head), windows, len(old)) - flood_offences(head, windows)
                 if extra > 0:
                     self.offend(pair[0], "flood", head[-1], extra)
-        self.flood_ctx = other.flood_ctx or self.flood_ctx
+        self.flood_tail = other.flood_tail if other.flood_tail[0] else self.flood_tail
 
     # -- output ------------------------------------------------------------------------------
 
-    def result(self, top=100, prefixes=(24, 16), prefixes6=(64, 48), top_pages=10, top_networks=10000):
+    def result(
+        self, top=100, prefixes=(24, 16), prefixes6=(64, 48), top_pages=10, top_networks=10000, *, top_day_pages=20
+    ):
         """Build the module's output dictionaries (interface for blocklist_plan and report)."""
         hits, first, last = self.hits, self.first, self.last
         offenses = defaultdict(Counter)
@@ -587,8 +781,12 @@ class Stats:
         chosen_set = set(chosen)
         statuses = defaultdict(Counter)
         cpages = defaultdict(Counter)
+        status_text = {}
         for (c, path, status), n in [kv for kv in self.cps.items() if kv[0][0] in chosen_set]:
-            statuses[c][_text(status)] += n
+            text = status_text.get(status)
+            if text is None:
+                text = status_text[status] = _text(status)
+            statuses[c][text] += n
             cpages[c][path] += n
         crefs = defaultdict(Counter)
         for (c, ref), n in [kv for kv in self.cref.items() if kv[0][0] in chosen_set]:
@@ -604,36 +802,34 @@ class Stats:
                 "statuses": dict(statuses[c]),
                 "pages": [{"page": _text(p), "hits": n} for p, n in _top(cpages[c], top_pages)],
                 "referers": [{"referer": _text(r), "hits": n} for r, n in _top(crefs[c], top_pages)],
+                "lines": list(self.samples.get(c, ())),
             }
 
         def net_rank(kv):
             return (-kv[1][1], -kv[1][0], kv[0])
 
         networks = {}
+        columns = {}  # version -> (addresses, their hits, their offences)
+        for version in (4, 6):
+            group = [c for c in clients_all if (":" in c) == (version == 6)]
+            columns[version] = (
+                group,
+                list(map(hits.get, group, repeat(0))),
+                list(map(off_total.get, group, repeat(0))),
+            )
         for version, prefix in [(4, p) for p in prefixes] + [(6, p) for p in prefixes6]:
-            nets = {}  # cidr -> [hits, offenses, hosts, offending hosts]
-            for c in clients_all:
-                cidr = network_of(c, prefix, version)
-                if cidr is None:
-                    continue
-                entry = nets.get(cidr)
-                if entry is None:
-                    entry = nets[cidr] = [0, 0, 0, 0]
-                n_off = off_total.get(c, 0)
-                entry[0] += hits.get(c, 0)
-                entry[1] += n_off
-                entry[2] += 1
-                if n_off:
-                    entry[3] += 1
-            if top_networks:
+            group, hits_l, off_l = columns[version]
+            nets = _network_table(_network_keys(group, prefix, version), hits_l, off_l)
+            if top_networks and top_networks * 8 < len(nets):
                 ordered = heapq.nsmallest(top_networks, nets.items(), key=net_rank)
-            else:
-                ordered = sorted(nets.items(), key=net_rank)
+            else:  # keeping most of them: a sort is faster than a heap
+                ordered = sorted(nets.items(), key=net_rank)[: top_networks or None]
             networks[str(prefix)] = dict(
                 (cidr, {"hits": e[0], "offenses": e[1], "hosts": e[2], "offending_hosts": e[3]}) for cidr, e in ordered
             )
 
         days = {}
+        day_pages = self._day_pages(top_day_pages) if self.cfg.day_pages and top_day_pages else None
         for day in sorted(set(self.day_hits) | set(day_off)):
             key = datetime.fromtimestamp(day).date().isoformat()
             days[key] = {
@@ -641,6 +837,8 @@ class Stats:
                 "offenses": day_off.get(day, 0),
                 "clients": self.day_clients.get(day, 0),
             }
+            if day_pages is not None:
+                days[key]["pages"] = day_pages.get(day, {})
         return {
             "clients": clients,
             "clients_total": len(clients_all),
@@ -650,6 +848,57 @@ class Stats:
             "referers": [{"referer": _text(r), "hits": n} for r, n in _top(self.refs, top)],
             "fail2ban": dict((jail, dict(cnt)) for jail, cnt in sorted(self.fail2ban.items())),
         }
+
+    def _day_pages(self, top_n):
+        """day -> {page: {hits, clients: {address: hits}}}: the day's ``top_n`` pages, each with its
+        ``top_n`` heaviest clients (from the tracked clients' detail)."""
+        chosen = {}
+        for day, counter in self.day_pages.items():
+            for path, n in heapq.nsmallest(top_n, counter.items(), key=lambda kv: (-kv[1], kv[0])):
+                chosen[(day, path)] = n
+        by_page = defaultdict(Counter)
+        for (c, day, path), n in self.dpc.items():
+            if (day, path) in chosen:
+                by_page[(day, path)][c] += n
+        out = defaultdict(dict)
+        for (day, path), n in chosen.items():
+            top_clients = _top(by_page.get((day, path), {}), top_n)
+            out[day][_text(path)] = {"hits": n, "clients": dict(top_clients)}
+        return out
+
+
+def _keep_clients(counter, keep):
+    """A copy of ``counter`` (keys are tuples, the client first) with the clients of ``keep`` only."""
+    return Counter(dict(compress(counter.items(), map(keep.__contains__, map(itemgetter(0), counter)))))
+
+
+def _network_keys(addresses, prefix, version):
+    """CIDR texts (an iterator) of the ``prefix``-bit network of each address (all of IP version ``version``)."""
+    if version == 4 and prefix in (8, 16, 24):
+        heads = iter(addresses)
+        if prefix == 8:
+            heads = map(itemgetter(0), map(methodcaller("partition", "."), heads))
+        else:
+            for _i in range(4 - prefix // 8):
+                heads = map(itemgetter(0), map(methodcaller("rpartition", "."), heads))
+        return map(add, heads, repeat(".0" * (4 - prefix // 8) + "/%d" % prefix))
+    return (network_of(a, prefix, version) for a in addresses)
+
+
+def _network_table(keys, hits, offences):
+    """cidr -> [hits, offences, hosts, offending hosts] from per-address columns (one pass, one dict)."""
+    nets = {}
+    for key, n_hits, n_off in zip(keys, hits, offences):
+        entry = nets.get(key)
+        if entry is None:
+            nets[key] = [n_hits, n_off, 1, 1 if n_off else 0]
+        else:
+            entry[0] += n_hits
+            entry[1] += n_off
+            entry[2] += 1
+            if n_off:
+                entry[3] += 1
+    return nets
 
 
 def _column(rows, index, name):
@@ -699,6 +948,8 @@ def add_access_block(stats, buf, fmt):
         n = len(kept)
         buf = b"\n".join(kept) + b"\n" if kept else b""
     rows = fmt.fast.findall(buf)
+    nfast = len(rows)
+    extra = []  # raw lines of the rows matched by the full regex (appended after the fast rows)
     if len(rows) < n:
         # Lines with a backslash (Apache's escapes, \" inside a quoted field) need the full regex.
         fast, full = fmt.fast.match, fmt.full.match
@@ -711,6 +962,47 @@ def add_access_block(stats, buf, fmt):
                 m = full(line)
                 if m is not None:
                     rows.append(tuple(g or b"" for g in m.groups()))
+                    extra.append(line)
             pos = buf.find(b"\\", end)
     stats.malformed += n - len(rows)
-    stats.add_access_rows(rows, fmt.index)
+    lines = _BlockLines(buf, rows, nfast, extra, fmt.fast.match) if stats.cfg.sample_lines else None
+    stats.add_access_rows(rows, fmt.index, lines)
+
+
+class _BlockLines:
+    """The raw line of a ``findall`` row of one block, found only when asked for (samples are rare).
+
+    The fast rows come in line order, skipping the lines the fast regex does not match, so row ``i``
+    is line ``i + shift`` with a shift that only grows; each candidate line is checked against the row.
+    """
+
+    def __init__(self, buf, rows, nfast, extra, match):
+        self.buf, self.rows, self.nfast, self.extra, self.match = buf, rows, nfast, extra, match
+        self.lines = None
+        self.shift = 0
+
+    def __call__(self, i):
+        if i >= self.nfast:
+            return self.extra[i - self.nfast]
+        if self.lines is None:
+            self.lines = self.buf.split(b"\n")
+        row, lines = self.rows[i], self.lines
+        # Lines the fast regex skips (escaped quotes, malformed) are all the shift there can be.
+        top = min(len(lines), i + len(lines) - self.nfast)
+        shift = min(self.shift, top - i)
+        fields = row if isinstance(row, tuple) else (row,)
+        for check in (self._holds, self._matches):
+            for j in list(range(i + shift, top)) + list(range(i, i + shift)):
+                if check(lines[j], fields):
+                    self.shift = j - i
+                    return lines[j]
+        return None
+
+    @staticmethod
+    def _holds(line, fields):
+        """Cheap test: the line holds every captured field."""
+        return all(map(line.__contains__, fields))
+
+    def _matches(self, line, fields):
+        m = self.match(line)
+        return m is not None and tuple(g or b"" for g in m.groups()) == fields

@@ -7,6 +7,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import gc
 import multiprocessing
 import os
 import sqlite3
@@ -72,11 +73,13 @@ def add_error_block(stats, buf):
         stats.event(parsed.client, parsed.epoch)
         if noscript and parsed.is_noscript():
             stats.offend(parsed.client, "missing_script", parsed.epoch)
+            stats.sample(parsed.client, line)
         elif markers and any(m in parsed.message for m in markers):
             stats.offend(parsed.client, "tripwire", parsed.epoch)
+            stats.sample(parsed.client, line)
 
 
-def _ban(stats, epoch, jail, addr):
+def _ban(stats, epoch, jail, addr, line=None):
     """One ban; the same ban from the log and the database (same jail, address, second +-1) counts once."""
     if any((jail, addr, epoch + delta) in stats.ban_keys for delta in (-1, 0, 1)):
         return
@@ -85,6 +88,7 @@ def _ban(stats, epoch, jail, addr):
     if "fail2ban" in stats.cfg.detectors and jail not in stats.cfg.fail2ban_ignore:
         stats.event(addr, epoch)
         stats.offend(addr, "fail2ban", epoch)
+        stats.sample(addr, line)
 
 
 def add_fail2ban_block(stats, buf):
@@ -109,7 +113,7 @@ def add_fail2ban_block(stats, buf):
         if not cfg.in_window(epoch):
             continue
         if action == "Ban":
-            _ban(stats, epoch, jail, addr)
+            _ban(stats, epoch, jail, addr, line)
         else:
             stats.fail2ban[jail][names[action]] += 1
 
@@ -197,7 +201,11 @@ def _parallel_access(stats, fmt, planned, infos, workers):
     if msg[0] == "bug":
         raise CollectError("offender_stats worker failed: %s" % msg[1])
     child, child_infos = msg[1], msg[2]
+    del msg
     stats.merge(child)
+    del child
+    # The two processes tracked up to track_max clients each: back to track_max before the result.
+    stats.prune_tracked()
     for path, end_off, info in child_infos:
         for key, value in info.items():
             infos[path][key] += value
@@ -210,6 +218,18 @@ def collect(opts):
 
     Returns ``(result, old_state, new_state, warnings)``; the caller decides whether to save the state.
     """
+    # The statistics are millions of small tuples and no reference cycles: the cyclic garbage
+    # collector would only walk them again and again (about a tenth of the run time).
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _collect(opts)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _collect(opts):
     started = time.time()
     warnings = []
     cfg = Config(
@@ -223,6 +243,8 @@ def collect(opts):
         tripwire_markers=opts["tripwire_markers"],
         fail2ban_ignore_jails=opts["fail2ban_ignore_jails"],
         track_max=max(2000, 5 * opts["top"]),
+        sample_lines=opts.get("sample_lines", 5),
+        day_pages=opts.get("top_day_pages", 0),
         since=opts.get("since_epoch"),
         until=opts.get("until_epoch"),
     )
@@ -298,12 +320,17 @@ def collect(opts):
                     "status": "read",
                 }
             )
+    # Reading is over: the parsing caches and the per-day bookkeeping make room for the result.
+    stats.drop_caches()
+    stats.client_day = {}
+    stats.flood_tail = ([], [], [])
     result = stats.result(
         top=opts["top"],
         prefixes=opts["prefixes"],
         prefixes6=opts["prefixes6"],
         top_pages=opts["top_pages"],
         top_networks=opts["top_networks"],
+        top_day_pages=opts.get("top_day_pages", 0),
     )
     if stats.bad_clients:
         warnings.append(

@@ -166,6 +166,21 @@ options:
       - How many networks to return per prefix length (most offences first, then hits). V(0) returns all.
     type: int
     default: 10000
+  top_day_pages:
+    description:
+      - How many pages to return per day in RV(days) (C(pages), most hits first), and how many clients to
+        return per such page (most hits first), for the report's drill-down (day, page, client).
+      - V(0) leaves the per-day pages out.
+    type: int
+    default: 20
+  sample_lines:
+    description:
+      - How many raw log lines to keep per offending client as evidence (RV(clients) C(lines)), the first
+        lines that made a detector charge the client (access, error or fail2ban log lines). Each line is
+        decoded as UTF-8 with invalid bytes replaced and cut to 2000 characters.
+      - V(0) keeps no lines.
+    type: int
+    default: 5
   prefixes:
     description:
       - IPv4 prefix lengths to aggregate networks for.
@@ -190,7 +205,8 @@ notes:
     counted as malformed.
   - To keep memory bounded, per-client C(pages), C(referers) and C(statuses) are kept for the heaviest
     clients only (offences first, then hits; at least 2000 clients or five times O(top)), chosen while the
-    logs are read; a client that becomes heavy late has them counted from then on. C(hits), C(offenses),
+    logs are read; a client that becomes heavy late has them counted from then on. The same holds for the
+    clients of the per-day pages in RV(days) and the raw C(lines). C(hits), C(offenses),
     C(first_seen), C(last_seen), networks, pages, referers and the hits and offences per day are exact.
   - The distinct clients per day assume the lines arrive in time order; a client seen on the same day in
     several unrelated logs (other virtual hosts, error and access logs) may be counted more than once there.
@@ -269,6 +285,8 @@ clients:
   description:
     - Per client address, heaviest offenders first, then most hits; at most O(top).
     - C(offenses) maps detector to count; C(pages) and C(referers) are the client's top O(top_pages).
+    - C(lines) holds up to O(sample_lines) raw log lines that made a detector charge the client (empty for
+      a client without offences or when O(sample_lines=0)).
   returned: always
   type: dict
   sample:
@@ -280,6 +298,9 @@ clients:
       statuses: {"200": 1311, "302": 2}
       pages: [{page: /cocoon-service-worker.js, hits: 1311}]
       referers: [{referer: "http://www.example.org/bitrix/redirect.php", hits: 2}]
+      lines:
+        - '203.0.113.5 - - [03/Feb/2021:10:11:12 +0000] "GET /cgi-bin/jump.cgi?url=http://evil.example/ HTTP/1.1"
+          302 215 "-" "Mozilla/5.0"'
 clients_total:
   description: Number of distinct clients seen (before the O(top) cap).
   returned: always
@@ -301,10 +322,20 @@ pages:
   elements: dict
   sample: [{page: /cgi-bin/jump.cgi, hits: 24000}]
 days:
-  description: Per local date, C(hits), C(offenses) and distinct C(clients).
+  description:
+    - Per local date, C(hits), C(offenses) and distinct C(clients).
+    - With O(top_day_pages) above 0, also C(pages) - the day's O(top_day_pages) most requested paths, each
+      with its C(hits) and C(clients) (address to hits, the page's O(top_day_pages) heaviest clients among
+      those whose per-client detail is kept, see the notes).
   returned: always
   type: dict
-  sample: {"2021-02-03": {hits: 84000, offenses: 2200, clients: 9000}}
+  sample:
+    "2021-02-03":
+      hits: 84000
+      offenses: 2200
+      clients: 9000
+      pages:
+        /cgi-bin/jump.cgi: {hits: 24000, clients: {"203.0.113.5": 1313, "203.0.113.6": 900}}
 referers:
   description: Most frequent referers (C(-) left out).
   returned: always
@@ -372,6 +403,8 @@ ARGUMENT_SPEC = dict(
     top=dict(type="int", default=100),
     top_pages=dict(type="int", default=10),
     top_networks=dict(type="int", default=10000),
+    top_day_pages=dict(type="int", default=20),
+    sample_lines=dict(type="int", default=5),
     prefixes=dict(type="list", elements="int", default=[24, 16]),
     prefixes6=dict(type="list", elements="int", default=[64, 48]),
     workers=dict(type="int", default=2),
@@ -440,6 +473,9 @@ def validate(module, params):
     for key in ("top", "top_pages", "top_networks"):
         if p[key] < 0:
             module.fail_json(msg="%s must be 0 (all) or more, got %d" % (key, p[key]))
+    for key in ("top_day_pages", "sample_lines"):
+        if p[key] < 0:
+            module.fail_json(msg="%s must be 0 (off) or more, got %d" % (key, p[key]))
     if p["workers"] not in (1, 2):
         module.fail_json(msg="workers must be 1 or 2, got %d" % p["workers"])
     try:

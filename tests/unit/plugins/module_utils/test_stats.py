@@ -548,3 +548,226 @@ def test_first_and_last_seen_across_logs_of_different_sites(tmp_path):
     info = result["clients"]["192.0.2.1"]
     assert (info["first_seen"], info["last_seen"]) == ("2021-02-03T10:01:00+00:00", "2021-02-03T10:06:00+00:00")
     assert info["hits"] == 4
+
+
+# -- drill-down data for the report: raw lines per offender, pages per day -----------------------
+
+
+def fixture_lines(name):
+    """The sample log's lines (comments left out) as text, without their newline."""
+    return set(log_lines(name).decode("utf-8").splitlines())
+
+
+@pytest.mark.parametrize(
+    "name, kind, detector, sample_lines",
+    [
+        ("webshield-redirect", "access_logs", "open_redirect", 5),
+        ("webshield-redirect", "access_logs", "open_redirect", 1),
+        ("webshield-tripwire", "access_logs", "tripwire", 5),
+        ("webshield-noscript", "error_logs", "missing_script", 5),
+        ("webshield-noscript", "error_logs", "missing_script", 2),
+        ("webshield-recidive", "fail2ban_logs", "fail2ban", 5),
+        ("webshield-flood", "access_logs", "flood", 5),
+        ("webshield-flood", "access_logs", "flood", 1),
+    ],
+)
+def test_offenders_keep_the_raw_lines_that_charged_them(tmp_path, name, kind, detector, sample_lines):
+    """Every charged client keeps min(offences, sample_lines) raw lines of the sample log, each naming it."""
+    path = tmp_path / name
+    path.write_bytes(log_lines(name))
+    result, _state, _warnings = run(**{kind: [str(path)], "detectors": [detector], "sample_lines": sample_lines})
+    source = fixture_lines(name)
+    offenders = charged(result, detector)
+    assert offenders
+    for address, info in result["clients"].items():
+        lines = info["lines"]
+        if address not in offenders:
+            assert lines == [], address
+            continue
+        assert len(lines) == min(offenders[address], sample_lines), address
+        for line in lines:
+            assert line in source, line
+            assert address in line, line
+
+
+@pytest.mark.parametrize(
+    "name, kind",
+    [
+        ("webshield-redirect", "access_logs"),
+        ("webshield-noscript", "error_logs"),
+        ("webshield-recidive", "fail2ban_logs"),
+    ],
+)
+def test_sample_lines_zero_keeps_no_lines(tmp_path, name, kind):
+    path = tmp_path / name
+    path.write_bytes(log_lines(name))
+    result, _state, _warnings = run(**{kind: [str(path)], "sample_lines": 0})
+    assert result["summary"]["matched"] > 0
+    assert all(info["lines"] == [] for info in result["clients"].values())
+
+
+@pytest.mark.parametrize(
+    "before, offending, expected",
+    [
+        # Malformed lines and lines with escaped quotes shift rows against lines: the right line is found.
+        (
+            [b"garbage\n", b"\xff\xfe not utf-8\n", access_line("192.0.2.1", 0, 1).encode()],
+            [b'192.0.2.7 - - [03/Feb/2021:10:00:02 +0000] "GET /.env HTTP/1.1" 404 1 "-" "a \\"q\\" b"\n'],
+            ['192.0.2.7 - - [03/Feb/2021:10:00:02 +0000] "GET /.env HTTP/1.1" 404 1 "-" "a \\"q\\" b"'],
+        ),
+        (
+            [b"not a line\n" * 3],
+            [access_line("192.0.2.7", 0, 5, path="/wp-login.php", status=404).encode()],
+            [access_line("192.0.2.7", 0, 5, path="/wp-login.php", status=404).rstrip("\n")],
+        ),
+        # An over-long line is cut to SAMPLE_MAX_CHARS characters.
+        (
+            [],
+            [(access_line("192.0.2.7", 0, 5, path="/.env", status=404)[:-4] + "U" * 5000 + '"\n').encode()],
+            [(access_line("192.0.2.7", 0, 5, path="/.env", status=404)[:-4] + "U" * 5000)[:1999] + "\u2026"],
+        ),
+        # CRLF line ends are not part of the sample.
+        (
+            [],
+            [access_line("192.0.2.7", 0, 5, path="/.env", status=404).replace("\n", "\r\n").encode()],
+            [access_line("192.0.2.7", 0, 5, path="/.env", status=404).rstrip("\n")],
+        ),
+    ],
+)
+def test_sample_lines_are_the_exact_offending_lines(tmp_path, before, offending, expected):
+    path = tmp_path / "access.log"
+    path.write_bytes(b"".join(before + offending + [access_line("192.0.2.8", 0, 9).encode()]))
+    result, _state, _warnings = run(access_logs=[str(path)], detectors=["tripwire"])
+    assert result["clients"]["192.0.2.7"]["offenses"] == {"tripwire": 1}
+    assert result["clients"]["192.0.2.7"]["lines"] == expected
+    assert result["clients"]["192.0.2.8"]["lines"] == []
+
+
+def test_sample_lines_of_a_heavy_offender_are_its_first_offences(tmp_path):
+    lines = [access_line("192.0.2.7", i // 60, i % 60, path="/wp-login.php", status=404) for i in range(50)]
+    path = tmp_path / "access.log"
+    path.write_text("".join(lines))
+    result, _state, _warnings = run(access_logs=[str(path)], detectors=["tripwire"], sample_lines=3)
+    assert result["clients"]["192.0.2.7"]["lines"] == [line.rstrip("\n") for line in lines[:3]]
+
+
+DAY_LOG = (
+    [access_line("192.0.2.1", 0, i, path="/a") for i in range(5)]
+    + [access_line("192.0.2.2", 1, i, path="/a") for i in range(2)]
+    + [access_line("192.0.2.3", 2, i, path="/b?x=%d" % i) for i in range(3)]
+    + [access_line("192.0.2.4", 3, 0, path="/c")]
+    + ['192.0.2.5 - - [04/Feb/2021:00:00:01 +0000] "GET /c HTTP/1.1" 200 1 "-" "UA"\n'] * 2
+)
+
+
+@pytest.mark.parametrize(
+    "top_day_pages, expected",
+    [
+        (
+            20,
+            {
+                "2021-02-03": {
+                    "/a": {"hits": 7, "clients": {"192.0.2.1": 5, "192.0.2.2": 2}},
+                    "/b": {"hits": 3, "clients": {"192.0.2.3": 3}},
+                    "/c": {"hits": 1, "clients": {"192.0.2.4": 1}},
+                },
+                "2021-02-04": {"/c": {"hits": 2, "clients": {"192.0.2.5": 2}}},
+            },
+        ),
+        (
+            1,
+            {
+                "2021-02-03": {"/a": {"hits": 7, "clients": {"192.0.2.1": 5}}},
+                "2021-02-04": {"/c": {"hits": 2, "clients": {"192.0.2.5": 2}}},
+            },
+        ),
+        (0, None),
+    ],
+)
+def test_pages_per_day_with_their_clients(tmp_path, top_day_pages, expected):
+    path = tmp_path / "access.log"
+    path.write_text("".join(DAY_LOG))
+    result, _state, _warnings = run(access_logs=[str(path)], top_day_pages=top_day_pages)
+    pages = dict((day, info.get("pages")) for day, info in result["days"].items())
+    if expected is None:
+        assert pages == {"2021-02-03": None, "2021-02-04": None}
+    else:
+        assert pages == expected
+    assert result["days"]["2021-02-03"]["hits"] == 11
+
+
+def test_pages_per_day_on_the_redirect_sample_log(tmp_path):
+    """Per-day page hits add up to the day's hits; each page's clients are the sample log's own clients."""
+    path = tmp_path / "access.log"
+    path.write_bytes(log_lines("webshield-redirect"))
+    result, _state, _warnings = run(access_logs=[str(path)], top_day_pages=50)
+    for day, info in result["days"].items():
+        assert sum(p["hits"] for p in info["pages"].values()) == info["hits"], day
+        for page, row in info["pages"].items():
+            assert "?" not in page
+            assert sum(row["clients"].values()) <= row["hits"]
+            assert set(row["clients"]) <= set(result["clients"])
+    jump = result["days"]["2021-02-03"]["pages"]["/cgi-bin/jump.cgi"]
+    assert jump["clients"]["203.0.113.5"] == 2
+
+
+def test_two_processes_give_the_same_drill_down_as_one(tmp_path, monkeypatch):
+    lines = []
+    for i in range(3000):
+        client = "192.0.2.%d" % (i % 37)
+        path = ["/", "/wp-login.php", "/cgi-bin/old.cgi", "/go?u=http://evil.example/"][i % 4]
+        lines.append(ACCESS % (client, (i // 60) % 60, i % 60, path, 404 if i % 3 == 0 else 200, "-"))
+    live = tmp_path / "access.log"
+    live.write_text("".join(lines))
+    monkeypatch.setattr(_stats_collect, "PARALLEL_MIN_BYTES", 1)
+    opts = dict(access_logs=[str(live)], detectors=["missing_script", "open_redirect", "tripwire"], top_day_pages=3)
+    one, _s, _w = run(workers=1, **opts)
+    two, _s, _w = run(workers=2, **opts)
+    assert two["days"] == one["days"]
+    assert dict((c, i["lines"]) for c, i in two["clients"].items()) == dict(
+        (c, i["lines"]) for c, i in one["clients"].items()
+    )
+    assert all(len(i["lines"]) == 5 for i in one["clients"].values())
+
+
+@pytest.mark.parametrize(
+    "addresses, prefix, version",
+    [
+        (["192.0.2.1", "10.20.30.40", "1.2.3.4"], 24, 4),
+        (["192.0.2.1", "10.20.30.40", "1.2.3.4"], 16, 4),
+        (["192.0.2.1", "10.20.30.40", "1.2.3.4"], 8, 4),
+        (["192.0.2.1", "10.20.30.40", "1.2.3.4"], 20, 4),
+        (["2001:db8::1", "2001:db8:1:2::5"], 64, 6),
+        (["2001:db8::1", "2001:db8:1:2::5"], 48, 6),
+    ],
+)
+def test_network_keys_match_network_of(addresses, prefix, version):
+    assert list(_stats._network_keys(addresses, prefix, version)) == [
+        _stats.network_of(a, prefix, version) for a in addresses
+    ]
+
+
+ESCAPED = '%s - - [03/Feb/2021:10:%02d:%02d +0000] "GET / HTTP/1.1" 200 1 "-" "a \\"quoted\\" agent"\n'
+
+
+@pytest.mark.parametrize(
+    "lines, first, last",
+    [
+        # A line with escaped quotes is matched by the full regex after the others: its time still counts.
+        ([ESCAPED % ("192.0.2.1", 0, 1), access_line("192.0.2.1", 0, 5)], "10:00:01", "10:00:05"),
+        ([access_line("192.0.2.1", 0, 1), ESCAPED % ("192.0.2.1", 0, 9)], "10:00:01", "10:00:09"),
+        # A slow request is logged after later ones, with its start time.
+        (
+            [access_line("192.0.2.1", 0, 2), access_line("192.0.2.1", 0, 7), access_line("192.0.2.1", 0, 1)],
+            "10:00:01",
+            "10:00:07",
+        ),
+        ([access_line("192.0.2.1", 0, 3)], "10:00:03", "10:00:03"),
+    ],
+)
+def test_first_and_last_seen_whatever_the_line_order(tmp_path, lines, first, last):
+    path = tmp_path / "access.log"
+    path.write_text("".join([access_line("192.0.2.9", 0, 0)] + lines))
+    result, _state, _warnings = run(access_logs=[str(path)])
+    info = result["clients"]["192.0.2.1"]
+    assert (info["first_seen"], info["last_seen"]) == ("2021-02-03T%s+00:00" % first, "2021-02-03T%s+00:00" % last)

@@ -19,6 +19,7 @@ import yaml
 from ansible.module_utils import basic
 from ansible.module_utils.common.text.converters import to_bytes
 
+from ansible_collections.fleetguard.webshield.plugins.filter import webshield_report
 from ansible_collections.fleetguard.webshield.plugins.modules import offender_stats
 
 try:  # ansible-core 2.19+
@@ -137,6 +138,8 @@ def test_state_file_incremental_and_check_mode(tmp_path):
         ({"access_logs": ["/etc/hostname"], "flood_windows": [{"seconds": 0, "requests": 1}]}, "seconds > 0"),
         ({"access_logs": ["/etc/hostname"], "prefixes": [40]}, "not an IPv4 prefix"),
         ({"access_logs": ["/etc/hostname"], "workers": 4}, "workers must be 1 or 2"),
+        ({"access_logs": ["/etc/hostname"], "sample_lines": -1}, "sample_lines must be 0 (off) or more"),
+        ({"access_logs": ["/etc/hostname"], "top_day_pages": -1}, "top_day_pages must be 0 (off) or more"),
         ({}, "nothing to read"),
         ({"detectors": ["bogus"], "access_logs": ["/etc/hostname"]}, "detectors"),
     ],
@@ -195,3 +198,51 @@ def test_documentation_matches_argument_spec():
     for name, spec in offender_stats.ARGUMENT_SPEC.items():
         assert doc["options"][name]["type"] == spec["type"], name
         assert doc["options"][name].get("default") == spec.get("default"), name
+
+
+def fixture_text(name):
+    with open(os.path.join(FIXTURES, name)) as fobj:
+        return "".join(line for line in fobj if not line.startswith("#"))
+
+
+@pytest.mark.parametrize(
+    "args, day_pages, lines_per_offender",
+    [
+        ({}, 20, 5),
+        ({"top_day_pages": 2, "sample_lines": 1}, 2, 1),
+        ({"top_day_pages": 0, "sample_lines": 0}, 0, 0),
+    ],
+)
+def test_drill_down_data_reaches_the_report(tmp_path, args, day_pages, lines_per_offender):
+    """days.<day>.pages and clients.<ip>.lines are returned and the report filter shows them."""
+    access = tmp_path / "access.log"
+    access.write_text(fixture_text("webshield-redirect") + fixture_text("webshield-tripwire"))
+    kind, res = run_module(access_logs=[str(access)], tripwire_paths=["/wp-login.php", "/.env"], **args)
+    assert kind == "ok", res
+    day = res["days"]["2021-02-03"]
+    if day_pages:
+        assert 0 < len(day["pages"]) <= day_pages
+        for row in day["pages"].values():
+            assert 0 < len(row["clients"]) <= day_pages
+    else:
+        assert "pages" not in day
+    offenders = [c for c, info in res["clients"].items() if info["offenses"]]
+    assert offenders
+    for address in offenders:
+        lines = res["clients"][address]["lines"]
+        # One line can trip several detectors: it is kept once.
+        offences = sum(res["clients"][address]["offenses"].values())
+        assert min(1, lines_per_offender) <= len(lines) <= min(lines_per_offender, offences)
+        assert len(set(lines)) == len(lines)
+        assert all(address in line for line in lines)
+
+    model = webshield_report.webshield_report({"web1": res}, lines=20)
+    drill = model["scopes"][1]["drill"]
+    if day_pages:
+        assert [d["day"] for d in drill["days"]] == ["2021-02-03"]
+        shown = drill["days"][0]["pages"]
+        top_page = max(day["pages"].items(), key=lambda kv: (kv[1]["hits"], kv[0]))
+        assert shown[0]["page"] == top_page[0] and shown[0]["hits"] == top_page[1]["hits"]
+        assert shown[0]["clients"]
+    jump_client = "203.0.113.5"
+    assert drill["details"].get(jump_client, {"lines": []})["lines"] == res["clients"][jump_client]["lines"]
