@@ -13,7 +13,9 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import bisect
+import operator
 import socket
+import struct
 
 try:  # Python 3.3+: always there on supported targets
     import ipaddress
@@ -21,6 +23,10 @@ except ImportError:  # pragma: no cover
     ipaddress = None
 
 BITS = {4: 32, 6: 128}
+_PACK4 = struct.Struct("!I").pack
+_FIRST = operator.itemgetter(0)
+# IPv4 prefix length text -> (network mask, host mask)
+_MASKS4 = {str(p): (0xFFFFFFFF ^ ((1 << (32 - p)) - 1), (1 << (32 - p)) - 1) for p in range(33)}
 
 # Ranges that are never routed on the public internet (RFC 6890 and friends). Each has a short name so
 # that a user may allow one category (for example ``documentation`` in a lab) without allowing the others.
@@ -120,7 +126,9 @@ def merge_ranges(ranges):
     """Sort and merge overlapping or adjacent ``(start, end)`` pairs."""
     out = []
     ranges = list(ranges)
-    ranges.sort()  # timsort: linear on the already sorted lists a plan produces
+    # by start only (merging needs no more; much faster than comparing tuples); timsort: linear on the already
+    # sorted lists a plan produces
+    ranges.sort(key=_FIRST)
     for start, end in ranges:
         if out and start <= out[-1][1] + 1:
             if end > out[-1][1]:
@@ -189,17 +197,32 @@ def range_to_blocks(start, end, bits, min_prefix=0):
 
 def ranges_to_cidrs(version, ranges, min_prefix=0):
     bits = BITS[version]
+    cap = 1 << (bits - min_prefix)
     out = []
+    append = out.append
+    if version == 4:
+        ntoa = socket.inet_ntoa
+        pack = _PACK4
     for start, end in ranges:
+        size = end - start + 1
+        if not size & (size - 1) and not start & (size - 1) and size <= cap:
+            # already one aligned block (the usual case)
+            if version == 4:
+                append("%s/%d" % (ntoa(pack(start)), 33 - size.bit_length()))
+            else:
+                append(format_cidr(version, start, bits + 1 - size.bit_length()))
+            continue
         for block, prefix in range_to_blocks(start, end, bits, min_prefix):
-            out.append(format_cidr(version, block, prefix))
+            append(format_cidr(version, block, prefix))
     return out
 
 
-def bulk_ranges(texts):
+def bulk_ranges(texts, index=None):
     """Parse many CIDR texts fast: ``({4: [(start, end)...], 6: [...]}, errors)``, unsorted, unmerged.
 
     ``a.b.c.d`` and ``a.b.c.d/nn`` take a fast path; everything else goes through :func:`parse_cidr`.
+    With a dict ``index``, every text parsed is also recorded there as ``text: (version, (start, end))`` and a
+    text already in it is not parsed again (its recorded range is used).
     """
     raw = {4: [], 6: []}
     raw4 = raw[4]
@@ -207,19 +230,30 @@ def bulk_ranges(texts):
     pton = socket.inet_pton
     af4 = socket.AF_INET
     from_bytes = int.from_bytes
+    masks = _MASKS4
     for text in texts:
+        if index is not None:
+            known = index.get(text)
+            if known is not None:
+                raw[known[0]].append(known[1])
+                continue
         try:
             addr, sep, plen = text.partition("/")
             value = from_bytes(pton(af4, addr), "big")
             if sep:
-                prefix = int(plen)
-                if not 0 <= prefix <= 32 or not plen.isdigit():
-                    raise ValueError(plen)
-                size = 1 << (32 - prefix)
-                value &= ~(size - 1)
-                raw4.append((value, value + size - 1))
+                mask = masks.get(plen)
+                if mask is None:  # a spelling like "024": the long way
+                    prefix = int(plen)
+                    if not 0 <= prefix <= 32 or not plen.isdigit():
+                        raise ValueError(plen)
+                    mask = _MASKS4[str(prefix)]
+                value &= mask[0]
+                pair = (value, value | mask[1])
             else:
-                raw4.append((value, value))
+                pair = (value, value)
+            raw4.append(pair)
+            if index is not None:
+                index[text] = (4, pair)
             continue
         except (OSError, ValueError, TypeError, AttributeError):
             pass
@@ -229,6 +263,8 @@ def bulk_ranges(texts):
             errors.append(str(exc))
             continue
         raw[version].append((start, end))
+        if index is not None:
+            index[text] = (version, (start, end))
     return raw, errors
 
 

@@ -296,6 +296,7 @@ class Blocklist:
         self.before = []
         self.after = []
         self.bins = {}
+        self._texts = None
 
     # --- helpers -----------------------------------------------------------------------------------
     def fail(self, msg, **kwargs):
@@ -339,6 +340,7 @@ class Blocklist:
                     "set name %r is not valid: use at most 27 letters, digits, '_', '-' or '.'" % name,
                     hint="ipset names are limited to 31 characters and a temporary '-new' suffix is added",
                 )
+        self._texts = None
         ranges, errors = nf.split_entries(self.p["entries"])
         if errors:
             self.fail(
@@ -360,6 +362,21 @@ class Blocklist:
         self.ranges = ranges
         self._cidrs = None
         self.result["entries"] = {FAMILY_NAME[v]: nf.count_blocks(v, ranges[v]) for v in self.versions}
+
+    def same_texts(self, version, live):
+        """Whether the set ``live`` of texts read from a set is exactly the given entries of ``version``.
+
+        Equal texts parse to equal merged ranges, so the live set then holds what is wanted without being parsed.
+        """
+        if self._texts is None:
+            self._texts = {e if isinstance(e, str) else str(e) for e in self.p["entries"]}
+        if not live <= self._texts:
+            return False
+        if not self.ranges[10 - version]:  # every given entry is of this version
+            return live == self._texts
+        index = {}  # mixed families: which texts are of this version
+        _cidr.bulk_ranges(self._texts, index)
+        return live == {text for text, (ver, _pair) in index.items() if ver == version}
 
     @property
     def cidrs(self):
@@ -397,9 +414,13 @@ class Blocklist:
         info = sets.get(name)
         if info is None:
             self.fail("ipset list %s did not list the set" % name)
+        version = 6 if info["family"] == "inet6" else 4
+        if self.same_texts(version, set(info["entries"])):
+            # the same texts as the wanted ones of this family: they parse to the same merged ranges
+            info["ranges"] = self.ranges[version]
+            return info
         try:
-            both = nf.set_ranges(info["entries"])
-            info["ranges"] = both[6] if info["family"] == "inet6" else both[4]
+            info["ranges"] = nf.set_ranges(info["entries"])[version]
         except nf.NetfilterError as exc:
             info["ranges"] = None
             self.module.warn("set %s holds entries this module does not understand (%s); it is reloaded" % (name, exc))
@@ -407,8 +428,8 @@ class Blocklist:
 
     def ipset_present(self):
         maxelem = {}
-        for version in self.versions:  # a missing chain or binary fails before any set is touched
-            self.chain_rules(version)
+        # a missing chain or binary fails before any set is touched; what is read serves ensure_rule too
+        rules = {version: self.chain_rules(version) for version in self.versions}
         for version in self.versions:
             name = self.names[version]
             cur = self.read_ipset(name)
@@ -433,7 +454,9 @@ class Blocklist:
                 self.result["reloaded"].append(FAMILY_NAME[version])
                 if not self.check:
                     self.load_set(version, name, cur, compatible, want_max)
-            self.ensure_rule(version, name)
+                    if not compatible:
+                        rules[version] = None  # the rules were changed: read them again
+            self.ensure_rule(version, name, rules[version])
         self.result["maxelem"] = max(maxelem.values()) if maxelem else nf.MIN_MAXELEM
 
     def load_set(self, version, name, cur, compatible, maxelem):
@@ -495,10 +518,12 @@ class Blocklist:
             if nf._refers_to(tokens, self.p["chain"], name):
                 self.run([self.ipt(version), "-w", "-D"] + tokens[1:], what="removing rule %s" % " ".join(tokens))
 
-    def ensure_rule(self, version, name):
+    def ensure_rule(self, version, name, rules=None):
         chain = self.p["chain"]
         spec = nf.rule_spec(name, self.p["target"], self.p["ports"], self.p["protocol"])
-        present, first, stale = nf.rule_status(self.chain_rules(version), chain, name, spec)
+        if rules is None:
+            rules = self.chain_rules(version)
+        present, first, stale = nf.rule_status(rules, chain, name, spec)
         if present and first and not stale:
             return
         self.result["rules_changed"].append(FAMILY_NAME[version])

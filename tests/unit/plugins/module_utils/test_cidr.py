@@ -171,3 +171,15 @@ def test_subtract_covers_exactly_the_difference(cands, holes):
     assert _cidr.count_addresses(result) + _cidr.count_addresses(_cidr.intersect_ranges(got, hole)) == (
         _cidr.count_addresses(got)
     )
+
+
+def test_bulk_ranges_index_records_and_reuses_parses():
+    texts = ["192.0.2.7/24", "192.0.2.9", "2001:db8::1/32", "::ffff:192.0.2.1", "192.0.2.0/024", "bad"]
+    index = {}
+    first = _cidr.bulk_ranges(texts, index)
+    assert first == _cidr.bulk_ranges(texts)
+    assert index["192.0.2.7/24"] == (4, (0xC0000200, 0xC00002FF)) and index["::ffff:192.0.2.1"][0] == 4
+    assert index["192.0.2.0/024"] == (4, (0xC0000200, 0xC00002FF)) and "bad" not in index
+    index["192.0.2.9"] = (4, (1, 2))  # a recorded text is not parsed again
+    again = _cidr.bulk_ranges(texts, index)
+    assert (1, 2) in again[0][4] and again[1] == first[1]

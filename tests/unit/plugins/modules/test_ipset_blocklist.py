@@ -158,6 +158,36 @@ def test_second_apply_runs_no_restore():
     assert [c for c in k.log if c[1] not in ("list", "-S")] == []
 
 
+def test_live_texts_equal_to_entries_skip_the_parse_mixed_families_too(monkeypatch):
+    k = FakeKernel()
+    entries = ["45.1.2.0/24", "45.1.4.0/24", "2a00::/64", "::ffff:45.1.6.7"]  # the last one is IPv4
+    run(k, entries=entries)
+    assert sorted(k.sets["bl"]["entries"]) == ["45.1.2.0/24", "45.1.4.0/24", "45.1.6.7/32"]
+    # the canonical texts, as the set holds them: no change, for both families
+    same = ["45.1.2.0/24", "45.1.4.0/24", "45.1.6.7/32", "2a00::/64"]
+    k.log = []
+    with monkeypatch.context() as patch:
+        patch.setattr(mod.nf, "set_ranges", lambda *a: pytest.fail("the live set was parsed"))
+        res = run(k, entries=same)
+    assert res["changed"] is False and res["entries"] == {"ipv4": 3, "ipv6": 1}
+    assert [c for c in k.log if c[1] not in ("list", "-S")] == []
+    # equal texts but one family fewer: the IPv6 set is emptied
+    res = run(k, entries=same[:3])
+    assert res["reloaded"] == ["ipv6"] and res["removed"] == ["2a00::/64"] and k.sets["bl6"]["entries"] == []
+
+
+def test_live_set_with_other_spellings_is_parsed():
+    k = FakeKernel()
+    run(k, entries=["45.1.2.0/24"], family="ipv4")
+    k.sets["bl"]["entries"] = ["45.1.2.0/25", "45.1.2.128/25"]  # another writer: same addresses
+    k.log = []
+    res = run(k, entries=["45.1.2.0/24"], family="ipv4")
+    assert res["changed"] is False and res["reloaded"] == []
+    k.sets["bl"]["entries"] = ["45.1.2.0/25"]  # a subset of the wanted texts' addresses, not of the texts
+    res = run(k, entries=["45.1.2.0/24", "45.1.2.0/25"], family="ipv4")
+    assert res["reloaded"] == ["ipv4"] and res["added"] == ["45.1.2.128/25"]
+
+
 def test_change_uses_swap():
     k = FakeKernel()
     run(k, entries=["45.1.2.0/24"], family="ipv4")
