@@ -1,9 +1,12 @@
 # -*- coding: utf-8 -*-
 # Copyright: Contributors to the fleetguard.webshield project
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Apache ``LogFormat`` compiler: turns a format string into one bytes regex for a whole buffer.
+"""Apache ``LogFormat`` compiler: turns a format string into a column splitter and a bytes regex.
 
-The regex is used with ``findall`` over a block of lines, so the per-line work stays in C. Every
+Most formats (the presets among them) are read by ``Splitter``: a block is cut at every double quote
+and space with ``bytes.split``, and the fields are list slices, so the per-line work stays in C and
+creates only the objects it returns. Blocks that do not have the format's shape, and formats the
+splitter cannot read, go through the regex, used with ``findall`` over a block of lines. Every
 compiled pattern names its fields ``client``, ``time``, ``target`` (path and query
 string), ``query`` (only for ``%U%q`` formats), ``status``, ``referer``; ``compile_format`` says which
 group holds each. Field widths are bounded by
@@ -16,6 +19,8 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import re
+from itertools import compress, repeat
+from operator import contains
 
 PRESETS = {
     "common": '%h %l %u %t "%r" %>s %b',
@@ -112,6 +117,201 @@ def _compile(text, fast):
     return re.compile(b"".join(out), re.MULTILINE)
 
 
+_STATUS_TEXT = re.compile(rb"(?:\d+|-)\Z")
+# What the regexes take as the target of %r: the second word of "METHOD target PROTOCOL...".
+_REQUEST_TARGET = re.compile(rb"\w+ (\S+) ")
+_WORD = re.compile(rb"\w+\Z")
+# The token that stands for a field in the sample lines the splitter is laid out from.
+_MARK = "\x01%s%d\x01"
+
+
+class Splitter:
+    """Fields of a block of lines as columns (lists), without a regex.
+
+    With Q double quotes per line, ``block.split(b'"')`` gives pieces that repeat with stride Q: a quoted
+    field is the slice ``pieces[j::Q]``. The unquoted pieces are joined and split at spaces, which gives
+    another stride. The strides and offsets are found once, by splitting sample lines rendered from the
+    format. ``columns`` returns None for a block that does not have that shape (a malformed line, a
+    line with another number of quotes, a carriage return), and the caller falls back to the regex.
+    Lines with escaped quotes (``\\"``) are read with the escape replaced and the value restored.
+    """
+
+    def __init__(self, quotes, fields, checks):
+        self.quotes = quotes  # Q
+        self.fields = fields  # name -> ("quoted", j) or ("token", j, stride, extra, offset)
+        self.checks = checks  # ("literal", j, text) or ("tokens", j, stride, extra)
+        self.targets = {}  # request text -> target
+
+    @classmethod
+    def build(cls, text, names):
+        """A splitter for LogFormat ``text`` whose directives are named by ``names`` (a list with one
+        field name or None per directive, in order), or None when the format does not suit it."""
+        line, pos, k = [], 0, 0
+        for m in _DIRECTIVE.finditer(text):
+            line.append(text[pos : m.start()].replace("\\t", "\t").replace('\\"', '"'))
+            name = names[k]
+            if m.group(4) == "t":
+                line.append("[%s %s]" % (_MARK % ("d", k), _MARK % ("z", k)))
+            elif m.group(4) == "%":
+                line.append("%")
+            else:
+                line.append(_MARK % ("f", k))
+            pos, k = m.end(), k + 1
+        line.append(text[pos:].replace("\\t", "\t").replace('\\"', '"'))
+        one = "".join(line).encode("utf-8")
+        quotes = one.count(b'"')
+        if quotes < 2 or quotes % 2 or any(c in one for c in (b"\n", b"\r", b"\t", b"\x0b", b"\x0c", b"\\")):
+            return None
+        one += b"\n"
+        p1, p2 = (cls._pieces(one * n, n, quotes) for n in (1, 2))
+        fields = {}
+        for k, name in enumerate(names):
+            if name is None:
+                continue
+            if name == "time":
+                marks = [(_MARK % ("d", k)).encode(), (_MARK % ("z", k)).encode()]
+                marks = [b"[" + marks[0], marks[1] + b"]"]
+            else:
+                marks = [(_MARK % ("f", k)).encode()]
+            found = []
+            for mark in marks:
+                for j in range(quotes):
+                    if j % 2 and p1[j] == [mark]:
+                        found.append(("quoted", j))
+                    elif not j % 2 and mark in p1[j]:
+                        t1, t2 = p1[j], p2[j]
+                        stride, off = len(t2) - len(t1), t1.index(mark)
+                        if t1.count(mark) == 1 and t2.count(mark) == 2 and t2[off + stride] == mark:
+                            found.append(("token", j, stride, len(t1) - stride, off))
+            if len(found) != len(marks):
+                return None
+            if name == "time":
+                if found[0][0] != "token" or found[1][:2] != found[0][:2] or found[1][4] != found[0][4] + 1:
+                    return None
+                fields["time"] = found[0]
+            elif name in ("target", "referer") and found[0][0] != "quoted":
+                return None
+            else:
+                fields[name] = found[0]
+        if "client" not in fields or "time" not in fields:
+            return None
+        # Every unquoted piece is checked on each block: a literal one must be the literal, one with
+        # directives must give as many tokens as the sample lines do (a directive is never empty, and
+        # no value holds a space).
+        checks = []
+        for j in range(2, quotes, 2):
+            if not any(b"\x01" in t for t in p1[j]):
+                checks.append(("literal", j, one.split(b'"')[j]))
+        for j in range(0, quotes, 2):
+            if any(b"\x01" in t for t in p1[j]):
+                t1, t2 = p1[j], p2[j]
+                checks.append(("tokens", j, len(t2) - len(t1), 2 * len(t1) - len(t2)))
+        return cls(quotes, fields, checks)
+
+    @staticmethod
+    def _pieces(buf, n, quotes):
+        """Per piece index j (0..Q-1): the quoted values (odd j) or the tokens (even j) of ``buf``."""
+        p = buf.split(b'"')
+        if len(p) != quotes * n + 1:
+            return None
+        out = []
+        for j in range(quotes):
+            if j % 2:
+                out.append(p[j::quotes])
+            elif j == 0:
+                out.append(b" ".join(p[0::quotes]).split())
+            else:
+                out.append(b" ".join(p[j::quotes]).split())
+        return out
+
+    def columns(self, buf, n):
+        """``{field: list}`` for the ``n`` lines of ``buf`` (complete lines), or None (see the class)."""
+        if b"\r" in buf or b"\t" in buf or b"\x0b" in buf or b"\x0c" in buf:
+            return None  # whitespace that is not a separator here (Apache escapes it): the regex decides
+        escaped = False
+        pos = buf.find(b"\\")
+        if pos >= 0:
+            # Apache escapes '"' and '\\' in quoted fields; an escaped quote is not a field boundary: it
+            # becomes \x01 here (a byte Apache never writes as is) and '"' again in the values.
+            if b"\x01" in buf:
+                return None
+            work = None
+            while pos >= 0:
+                if buf[pos + 1 : pos + 2] == b'"':
+                    if work is None:
+                        work = bytearray(buf)
+                    work[pos + 1] = 1
+                pos = buf.find(b"\\", pos + 2)
+            if work is not None:
+                buf, escaped = bytes(work), True
+                del work
+        quotes = self.quotes
+        p = buf.split(b'"')
+        if len(p) != quotes * n + 1:
+            return None
+        heads = p[0::quotes]
+        # Each of the n pieces that follow a line break must hold one: then no other piece holds any, and
+        # every line has exactly Q quotes.
+        if not all(map(contains, heads[1:], repeat(10))):
+            return None
+        tokens = {}
+        for check in self.checks:
+            j = check[1]
+            if check[0] == "literal":
+                if p[j::quotes].count(check[2]) != n:
+                    return None
+                continue
+            _kind, j, stride, extra = check
+            got = b" ".join(heads if j == 0 else p[j::quotes]).split()
+            if len(got) != stride * n + extra:
+                return None
+            tokens[j] = got
+        cols = {}
+        for name, spec in self.fields.items():
+            if spec[0] == "quoted":
+                cols[name] = p[spec[1] :: quotes]
+                continue
+            _kind, j, stride, _extra, off = spec
+            got = tokens[j]
+            cols[name] = got[off : off + stride * n : stride]
+            if name == "time":
+                cols["zone"] = got[off + 1 : off + 1 + stride * n : stride]
+        del p, heads, tokens
+        status = cols.get("status")
+        if status is not None and not all(map(_STATUS_TEXT.match, set(status))):
+            return None
+        if escaped:
+            for name in ("target", "referer"):
+                col = cols.get(name)
+                if col is not None and b"\x01" in b"".join(col):
+                    col = cols[name] = list(col)
+                    for i in compress(range(n), map(contains, col, repeat(1))):
+                        col[i] = col[i].replace(b"\x01", b'"')
+        if "target" in cols:
+            cols["target"] = self._targets(cols["target"])
+        return cols
+
+    def _targets(self, requests):
+        """The target of each request text (b"" when it is not "METHOD target PROTOCOL...")."""
+        # The usual case: every request has three words. Joined at line breaks and split at spaces, each
+        # request adds two words; when the third word of every request but the last holds the break (and
+        # the next method), each request has exactly three.
+        words = b"\n".join(requests).split(b" ")
+        n = len(requests)
+        if len(words) == 2 * n + 1 and all(map(contains, words[2:-1:2], repeat(10))):
+            methods = set(w.rpartition(b"\n")[2] for w in set(words[2:-1:2]))
+            methods.add(words[0])
+            if all(map(_WORD.match, methods)):
+                return words[1::2]
+        cache = self.targets
+        if len(cache) > 200000:
+            cache.clear()
+        for req in set(requests).difference(cache):
+            m = _REQUEST_TARGET.match(req)
+            cache[req] = m.group(1) if m else b""
+        return list(map(cache.__getitem__, requests))
+
+
 class AccessFormat:
     """A compiled access-log format.
 
@@ -145,3 +345,23 @@ class AccessFormat:
         if index["client"] is None:
             raise LogFormatError("LogFormat %r has no client field (%%h, %%a or %%{c}a)" % text)
         self.index = index
+        self.splitter = None
+        if "upath" not in groups and "query" not in groups:
+            client = [name for name, i in groups.items() if i == index["client"]][0]
+            names = [{client: "client"}.get(n, n) for n in _directive_names(text)]
+            names = [n if n in ("client", "time", "target", "status", "referer") else None for n in names]
+            self.splitter = Splitter.build(text, names)
+
+
+def _directive_names(text):
+    """The field name each directive of ``text`` stands for (None for the unnamed ones), as ``_compile``
+    names them: the first directive of a kind gets the name."""
+    used, names = set(), []
+    for m in _DIRECTIVE.finditer(text):
+        before = text[m.start() - 1] if m.start() > 0 else ""
+        after = text[m.end()] if m.end() < len(text) else ""
+        had = set(used)
+        _directive_regex(m.group(3), m.group(4), before == '"' and after == '"', used, True)
+        new = used - had
+        names.append(new.pop() if new else None)
+    return names

@@ -24,7 +24,7 @@ import time
 from collections import Counter, defaultdict
 from datetime import datetime, timezone
 from itertools import compress, islice, repeat
-from operator import add, and_, itemgetter, le, methodcaller, mul, or_
+from operator import add, and_, itemgetter, le, methodcaller, mul
 
 DETECTORS = ("missing_script", "open_redirect", "flood", "tripwire", "fail2ban")
 
@@ -105,6 +105,7 @@ class TimeParser:
 
     def __init__(self):
         self.cache = {}
+        self.zones = {}  # zone token -> date token -> epoch, for the splitter's columns
         self._minutes = {}
 
     def parse_many(self, stamps):
@@ -119,6 +120,47 @@ class TimeParser:
                 base = minutes[minute] = _minute_epoch(ts)
             sec = seconds.get(ts[17:20])
             cache[ts] = None if base is None or sec is None else base + sec
+
+    def epochs(self, dates, zones):
+        """Epochs of the splitter's ``[dd/Mon/yyyy:hh:mm:ss`` and ``+hhmm]`` token columns (None: malformed)."""
+        zone = zones[0] if zones else b""
+        if zones.count(zone) != len(zones):  # several offsets in one block (a DST change): line by line
+            return [
+                self.access(d[1:] + b" " + z[:-1]) if d[:1] == b"[" and z[-1:] == b"]" else None
+                for d, z in zip(dates, zones)
+            ]
+        cache = self.zones.get(zone)
+        if cache is None or len(cache) > 50000:
+            cache = self.zones[zone] = {}
+        new = set(dates).difference(cache)
+        if not new:
+            return list(map(cache.__getitem__, dates))
+        if zone[-1:] != b"]":
+            cache.update(dict.fromkeys(new))
+            return list(map(cache.__getitem__, dates))
+        # The loop of ``access``, inlined: one minute parsed per distinct minute, the seconds from a table.
+        tail, minutes, seconds = b" " + zone[:-1], self._minutes, _SECONDS
+        if len(minutes) > 100000:
+            minutes.clear()
+        for d in new:
+            if len(d) != 21 or d[:1] != b"[":
+                cache[d] = None
+                continue
+            minute = d[1:18] + tail
+            base = minutes.get(minute, False)
+            if base is False:
+                base = minutes[minute] = _minute_epoch(d[1:] + tail)
+            sec = seconds.get(d[18:21])
+            cache[d] = None if base is None or sec is None else base + sec
+        return list(map(cache.__getitem__, dates))
+
+    def texts(self, stamps):
+        """Epochs of ``%t`` texts (``03/Feb/2021:10:11:12 +0000``) from the regex (None: malformed)."""
+        cache = self.cache
+        if len(cache) > 50000:
+            cache.clear()
+        self.parse_many(set(stamps).difference(cache))
+        return list(map(cache.__getitem__, stamps))
 
     def access(self, ts):
         """``03/Feb/2021:10:11:12 +0000`` (bytes) -> epoch seconds, or None if malformed."""
@@ -377,34 +419,28 @@ class Stats:
 
     # -- access logs -------------------------------------------------------------------------
 
-    def add_access_rows(self, rows, index, lines=None):
-        """Account ``findall`` rows of one block; ``index`` maps field name -> group number.
+    def add_access_columns(self, raw_clients, eps, targets, statuses, *, referers, lines=None):
+        """Account one block of access-log lines given as columns (lists of one value per line).
 
-        ``lines``, when given, returns the raw line of a row (by its position in ``rows``), for samples.
+        ``raw_clients`` are the client fields as written, ``eps`` the epochs of the lines (None: bad time),
+        ``targets``, ``statuses`` and ``referers`` bytes. ``lines``, when given, returns the raw line of a
+        row (by its position in the columns), for samples.
         """
-        if not rows:
+        nrows = len(raw_clients)
+        if not nrows:
             return
         self._block_lines = lines
-        rowid = None  # position in the original rows of each kept row (None: the same)
+        rowid = None  # position in the original columns of each kept row (None: the same)
         cfg = self.cfg
-        nrows = len(rows)
         # Client addresses are normalised here (a cache per distinct raw value), so every key below is
         # the canonical address text.
         names = self._names
         if len(names) > 100000:
             names.clear()
-        raw_clients = _column(rows, index, "client")
         for raw in set(raw_clients).difference(names):
             names[raw] = normalize_address(raw.decode("utf-8", "replace"))
         clients = list(map(names.__getitem__, raw_clients))
         del raw_clients
-        ts = _column(rows, index, "time")
-        cache = self.times.cache
-        if len(cache) > 50000:
-            cache.clear()
-        self.times.parse_many(set(ts).difference(cache))
-        eps = list(map(cache.__getitem__, ts))
-        del ts
         if None in eps or None in clients or cfg.since is not None or cfg.until is not None:
             keep = [i for i, e in enumerate(eps) if e is not None and clients[i] is not None and cfg.in_window(e)]
             bad = sum(1 for e, c in zip(eps, clients) if e is None or c is None)
@@ -412,20 +448,14 @@ class Stats:
             self.bad_clients += sum(1 for e, c in zip(eps, clients) if e is not None and c is None)
             if len(keep) != nrows:
                 rowid = keep
-                rows = [rows[i] for i in keep]
                 clients = [clients[i] for i in keep]
                 eps = [eps[i] for i in keep]
-                nrows = len(rows)
-                if not rows:
+                targets = [targets[i] for i in keep]
+                statuses = [statuses[i] for i in keep]
+                referers = [referers[i] for i in keep]
+                nrows = len(clients)
+                if not nrows:
                     return
-        if index.get("query") is not None:
-            it, iq = index["target"] - 1, index["query"] - 1
-            targets = [r[it] + r[iq] for r in rows]
-        else:
-            targets = _column(rows, index, "target")
-        statuses = _column(rows, index, "status")
-        referers = _column(rows, index, "referer")
-        rows = None  # the columns hold what is needed; free the row tuples early
 
         # Paths (target without query), one bytes object per distinct path.
         path_of = self._path_of
@@ -510,34 +540,38 @@ class Stats:
         for t in utargets.difference(klass):
             klass[t] = self._classify(t)
         flagged = {t for t in utargets if klass[t] != (False, False, False)}
-        hit_mask = None  # rows that are an offence of any of these detectors
-        off, offcount = self.off, self.offcount
-        for k, detector in enumerate(("tripwire", "missing_script", "open_redirect")):
-            chosen = {t for t in flagged if klass[t][k]}
-            if not chosen:
-                continue
-            mask = list(map(chosen.__contains__, targets))
-            if detector == "missing_script":
-                mask = list(map(and_, mask, map(cfg.script_statuses.__contains__, statuses)))
-            n = mask.count(True)
-            if not n:
-                continue
-            hit = list(compress(clients, mask))
-            off.update(zip(hit, repeat(detector), compress(days, mask) if days is not None else repeat(dlo)))
-            offcount.update(hit)
-            self.matched += n
-            hit_mask = mask if hit_mask is None else list(map(or_, hit_mask, mask))
-        if hit_mask is not None and lines is not None and cfg.sample_lines:
-            needy = set(compress(clients, hit_mask)).difference(self.samples_full)
-            needy = {c for c in needy if self.needs_sample(c)}
-            for i in compress(range(nrows), hit_mask):
-                if not needy:
-                    break
-                c = clients[i]
-                if c in needy:
-                    self.sample(c, lines(i if rowid is None else rowid[i]))
-                    if not self.needs_sample(c):
-                        needy.discard(c)
+        if flagged:
+            # Flagged targets are a small share of the rows: those rows are looked at one by one.
+            script_statuses = cfg.script_statuses
+            found = ([], [], [])  # row numbers per detector: tripwire, missing_script, open_redirect
+            for i in compress(range(nrows), map(flagged.__contains__, targets)):
+                tripwire, script, redirect = klass[targets[i]]
+                if tripwire:
+                    found[0].append(i)
+                if script and statuses[i] in script_statuses:
+                    found[1].append(i)
+                if redirect:
+                    found[2].append(i)
+            off, offcount = self.off, self.offcount
+            for detector, rows in zip(("tripwire", "missing_script", "open_redirect"), found):
+                if not rows:
+                    continue
+                hit = list(map(clients.__getitem__, rows))
+                off.update(zip(hit, repeat(detector), map(days.__getitem__, rows) if days is not None else repeat(dlo)))
+                offcount.update(hit)
+                self.matched += len(rows)
+            if lines is not None and cfg.sample_lines and (found[0] or found[1] or found[2]):
+                rows = sorted(set(found[0]).union(found[1], found[2]))
+                needy = set(map(clients.__getitem__, rows)).difference(self.samples_full)
+                needy = {c for c in needy if self.needs_sample(c)}
+                for i in rows:
+                    if not needy:
+                        break
+                    c = clients[i]
+                    if c in needy:
+                        self.sample(c, lines(i if rowid is None else rowid[i]))
+                        if not self.needs_sample(c):
+                            needy.discard(c)
         if "flood" in cfg.detectors and cfg.flood_windows:
             self._flood(clients, paths, eps, hi, per_client, rowid=rowid)
 
@@ -706,27 +740,61 @@ class Stats:
         self._path_of = {}
         self._target_class = {}
 
+    # The large per-client containers a worker sends one at a time (see split_parts), in merge order:
+    # the first-day clients are checked against client_day before it takes the worker's days.
+    PARTS = ("first_day_clients", "client_day", "hits", "first", "last", "off", "offcount", "cps", "cref", "dpc")
+
+    def split_parts(self):
+        """Take the large containers out of this Stats: ``[(name, container)]`` in PARTS order. The rest is
+        small; ``merge`` of it afterwards completes the merge of parts given to ``merge_part``."""
+        parts = []
+        for name in self.PARTS:
+            value = getattr(self, name)
+            parts.append((name, value))
+            setattr(self, name, None if value is None else type(value)())
+        return parts
+
+    def merge_part(self, name, theirs):
+        """Merge one container of a later worker's Stats (see split_parts)."""
+        if not theirs:
+            return
+        if name == "first_day_clients":
+            # A client counted by both processes on the day where the second one started is counted once.
+            for day, clients in theirs.items():
+                self.day_clients[day] -= sum(1 for c in clients if self.client_day.get(c) == day)
+        elif name == "client_day":
+            self.client_day.update(theirs)
+            self._day_seen = None
+        elif name == "first":
+            mine = self.first
+            for c, e in theirs.items():
+                if c not in mine or e < mine[c]:
+                    mine[c] = e
+        elif name == "last":
+            mine = self.last
+            for c, e in theirs.items():
+                if mine.get(c, -1) < e:
+                    mine[c] = e
+        else:  # counters
+            mine = getattr(self, name)
+            if len(theirs) > len(mine):
+                theirs.update(mine)
+                setattr(self, name, theirs)
+            else:
+                mine.update(theirs)
+
     def merge(self, other):
         """Add another Stats (from a worker that read a later part of the input)."""
-        for name in ("hits", "cps", "cref", "dpc", "pages", "refs", "day_hits", "day_clients", "off", "offcount"):
+        for name in self.PARTS:
+            self.merge_part(name, getattr(other, name))
+        for name in ("pages", "refs", "day_hits", "day_clients"):
             mine, theirs = getattr(self, name), getattr(other, name)
             if len(theirs) > len(mine):
                 theirs.update(mine)
                 setattr(self, name, theirs)
             else:
                 mine.update(theirs)
-        # A client counted by both processes on the day where the second one started is counted once.
-        for day, clients in (other.first_day_clients or {}).items():
-            self.day_clients[day] -= sum(1 for c in clients if self.client_day.get(c) == day)
-        self.client_day.update(other.client_day)
-        self._day_seen = None
         self.tracked |= other.tracked
-        for c, e in other.first.items():
-            if c not in self.first or e < self.first[c]:
-                self.first[c] = e
-        for c, e in other.last.items():
-            if self.last.get(c, -1) < e:
-                self.last[c] = e
         for name in ("lines", "bytes", "malformed", "matched", "bad_clients"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         if other.tmin is not None and (self.tmin is None or other.tmin < self.tmin):
@@ -764,21 +832,24 @@ class Stats:
     ):
         """Build the module's output dictionaries (interface for blocklist_plan and report)."""
         hits, first, last = self.hits, self.first, self.last
-        offenses = defaultdict(Counter)
-        day_off = Counter()
-        for (c, det, day), n in self.off.items():
-            offenses[c][det] += n
-            if day is not None:
-                day_off[day] += n
         off_total = self.offcount
         clients_all = set(hits)
-        clients_all.update(offenses)
+        clients_all.update(off_total)
 
         def rank(c):
             return (-off_total.get(c, 0), -hits.get(c, 0), c)
 
         chosen = heapq.nsmallest(top, clients_all, key=rank) if top else sorted(clients_all, key=rank)
         chosen_set = set(chosen)
+        # Offences per detector for the chosen clients only (a Counter per client for all of them would
+        # be the largest allocation of the run).
+        offenses = defaultdict(Counter)
+        day_off = Counter()
+        for (c, det, day), n in self.off.items():
+            if c in chosen_set:
+                offenses[c][det] += n
+            if day is not None:
+                day_off[day] += n
         statuses = defaultdict(Counter)
         cpages = defaultdict(Counter)
         status_text = {}
@@ -931,13 +1002,24 @@ def _valid_utf8_lines(buf):
     return b"\n".join(good) + b"\n" if good else b"", bad
 
 
+def _isascii(buf):
+    return buf.isascii()
+
+
+if not hasattr(b"", "isascii"):  # Python 3.6
+
+    def _isascii(buf):  # noqa: F811 - the 3.6 stand-in
+        return False
+
+
 def add_access_block(stats, buf, fmt):
     """Account one block of complete access-log lines (bytes ending with a newline)."""
     n = buf.count(b"\n")
     stats.lines += n
     stats.bytes += len(buf)
     try:
-        buf.decode("utf-8")
+        if not _isascii(buf):  # an ASCII block is valid UTF-8; the check is much cheaper than decoding
+            buf.decode("utf-8")
     except UnicodeDecodeError:
         buf, bad = _valid_utf8_lines(buf)
         stats.malformed += bad
@@ -947,6 +1029,21 @@ def add_access_block(stats, buf, fmt):
         stats.malformed += n - len(kept)
         n = len(kept)
         buf = b"\n".join(kept) + b"\n" if kept else b""
+    if not n:
+        return
+    cols = fmt.splitter.columns(buf, n) if fmt.splitter is not None else None
+    if cols is not None:
+        nrows = len(cols["client"])
+        blank = [b"-"] * nrows if len(cols) < 6 else None
+        stats.add_access_columns(
+            cols["client"],
+            stats.times.epochs(cols["time"], cols["zone"]),
+            cols.get("target", blank),
+            cols.get("status", blank),
+            referers=cols.get("referer", blank),
+            lines=_SplitLines(buf) if stats.cfg.sample_lines else None,
+        )
+        return
     rows = fmt.fast.findall(buf)
     nfast = len(rows)
     extra = []  # raw lines of the rows matched by the full regex (appended after the fast rows)
@@ -965,8 +1062,36 @@ def add_access_block(stats, buf, fmt):
                     extra.append(line)
             pos = buf.find(b"\\", end)
     stats.malformed += n - len(rows)
+    if not rows:
+        return
     lines = _BlockLines(buf, rows, nfast, extra, fmt.fast.match) if stats.cfg.sample_lines else None
-    stats.add_access_rows(rows, fmt.index, lines)
+    index = fmt.index
+    if index.get("query") is not None:
+        it, iq = index["target"] - 1, index["query"] - 1
+        targets = [r[it] + r[iq] for r in rows]
+    else:
+        targets = _column(rows, index, "target")
+    stats.add_access_columns(
+        _column(rows, index, "client"),
+        stats.times.texts(_column(rows, index, "time")),
+        targets,
+        _column(rows, index, "status"),
+        referers=_column(rows, index, "referer"),
+        lines=lines,
+    )
+
+
+class _SplitLines:
+    """The raw line of row ``i`` of a block the splitter read (every line is a row, in order)."""
+
+    def __init__(self, buf):
+        self.buf = buf
+        self.lines = None
+
+    def __call__(self, i):
+        if self.lines is None:
+            self.lines = self.buf.split(b"\n")
+        return self.lines[i]
 
 
 class _BlockLines:

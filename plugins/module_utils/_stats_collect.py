@@ -150,7 +150,12 @@ def _worker(conn, cfg, fmt_text, ranges):
             end_off = _read_file(stats, ("access", fmt, path, start, end), info)
             infos.append((path, end_off, info))
         stats.drop_caches()
+        # The large containers go one at a time, so the parent holds at most one of them besides its own
+        # statistics while it merges (the peak memory of a two-process run).
+        parts = stats.split_parts()
         conn.send(("ok", stats, infos))
+        while parts:
+            conn.send(parts.pop(0))
     except SourceError as exc:
         conn.send(("source", exc.path, exc.reason))
     except Exception:  # noqa: BLE001 - reported to the parent, which fails cleanly
@@ -187,14 +192,24 @@ def _parallel_access(stats, fmt, planned, infos, workers):
     proc = ctx.Process(target=_worker, args=(child_conn, stats.cfg, fmt.text, second))
     proc.start()
     child_conn.close()
+    done = False
     try:
         for path, start, end in first:
             ends[path] = _read_file(stats, ("access", fmt, path, start, end), infos[path])
         stats.drop_caches()  # room for the child's result
         msg = parent_conn.recv()
+        if msg[0] == "ok":
+            for _i in range(len(stats.PARTS)):
+                name, part = parent_conn.recv()
+                stats.merge_part(name, part)
+                del part
+        done = True
     except EOFError:
         msg = ("bug", "worker process ended without a result (exit code %s)" % proc.exitcode, None)
     finally:
+        if not done and proc.is_alive():
+            proc.terminate()  # the parent failed: the child's result is not wanted
+        parent_conn.close()
         proc.join()
     if msg[0] == "source":
         raise SourceError(msg[1], msg[2])

@@ -8,6 +8,8 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ansible_collections.fleetguard.webshield.plugins.module_utils._logformat import (
     PRESETS,
@@ -117,3 +119,130 @@ def test_presets_have_a_client_time_and_request():
     for name in PRESETS:
         fmt = AccessFormat(name)
         assert fmt.index["client"] and fmt.index["time"] and fmt.index["target"] and fmt.index["status"]
+
+
+# -- the splitter (no regex) must read every block exactly as the regex does ---------------------
+
+# Field values Apache can write, among them its escapes (\" and \\ in quoted fields) and requests that
+# are not "METHOD target PROTOCOL".
+_REQUESTS = [
+    b"GET / HTTP/1.1",
+    b"GET /a?x=1&u=http%3A%2F%2Fevil.example%2F HTTP/1.1",
+    b"POST /cgi-bin/a.cgi HTTP/1.0",
+    b"-",
+    b"GET /",
+    b"GET  /double-space HTTP/1.1",
+    b"\\x16\\x03\\x01",
+    b'GET /q\\"uote HTTP/1.1',
+    b"GET /a b HTTP/1.1",
+    b"get /lower HTTP/1.1 extra",
+]
+_REFERERS = [b"-", b"http://r.example/", b'a \\"b\\" c', b"ends with \\\\", b""]
+_AGENTS = [b"UA", b"Mozilla/5.0 (X11)", b'x \\"y\\"', b"", b"\\\\"]
+_CLIENTS = [b"192.0.2.1", b"2001:db8::1", b"::ffff:192.0.2.9", b"host.example"]
+_TIMES = [b"10/Oct/2000:13:55:36 -0700", b"03/Feb/2021:10:00:00 +0000", b"99/Xyz/2021:10:00:00 +0000"]
+
+
+def _combined_line(fields):
+    return b'%s - - [%s] "%s" %s 5 "%s" "%s"' % fields
+
+
+def _regex_columns(fmt, buf):
+    """Columns the regex gives for ``buf``: the reference the splitter is held to."""
+    out = {"client": [], "time": [], "target": [], "status": [], "referer": []}
+    for line in buf.split(b"\n")[:-1]:
+        m = fmt.fast.match(line) or fmt.full.match(line)
+        if m is None:
+            return None
+        groups = m.groups()
+        for name, column in out.items():
+            i = fmt.index.get(name)
+            column.append(groups[i - 1] or b"" if i else b"-")
+    return out
+
+
+def _splitter_columns(fmt, buf):
+    cols = fmt.splitter.columns(buf, buf.count(b"\n"))
+    if cols is None:
+        return None
+    times = [d[1:] + b" " + z[:-1] for d, z in zip(cols["time"], cols["zone"])]
+    return {
+        "client": cols["client"],
+        "time": times,
+        "target": cols.get("target", [b"-"] * len(times)),
+        "status": cols.get("status", [b"-"] * len(times)),
+        "referer": cols.get("referer", [b"-"] * len(times)),
+    }
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    lines=st.lists(
+        st.tuples(
+            st.sampled_from(_CLIENTS),
+            st.sampled_from(_TIMES),
+            st.sampled_from(_REQUESTS),
+            st.sampled_from([b"200", b"404", b"-"]),
+            st.sampled_from(_REFERERS),
+            st.sampled_from(_AGENTS),
+        ),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_splitter_reads_combined_lines_as_the_regex_does(lines):
+    fmt = AccessFormat("combined")
+    buf = b"".join(_combined_line(fields) + b"\n" for fields in lines)
+    expected = _regex_columns(fmt, buf)
+    got = _splitter_columns(fmt, buf)
+    assert expected is not None
+    if got is not None:  # None: the caller uses the regex for this block
+        assert got == expected
+    # A block without escaped quotes always takes the splitter.
+    if b'\\"' not in buf.replace(b"\\\\", b""):
+        assert got is not None
+
+
+@pytest.mark.parametrize(
+    "preset, line",
+    [
+        ("common", b'192.0.2.1 - frank [10/Oct/2000:13:55:36 -0700] "GET /a.gif HTTP/1.0" 200 2326'),
+        ("combined_duration", b'192.0.2.1 - - [10/Oct/2000:13:55:36 -0700] "GET / HTTP/1.1" 200 5 "-" "UA" 1234'),
+        (
+            "vhost_combined",
+            b'www.example.com:80 2001:db8::1 - - [10/Oct/2000:13:55:36 -0700] "GET / HTTP/1.1" 200 5 "-" "UA"',
+        ),
+        (
+            '%v %h %t "%r" %>s "%{Referer}i" %D %{X-Forwarded-For}i',
+            b'www 192.0.2.7 [10/Oct/2000:13:55:36 -0700] "GET / HTTP/1.1" 200 "http://r/" 12 198.51.100.7',
+        ),
+    ],
+)
+def test_splitter_reads_every_preset_as_the_regex_does(preset, line):
+    fmt = AccessFormat(preset)
+    assert fmt.splitter is not None
+    buf = (line + b"\n") * 3
+    assert _splitter_columns(fmt, buf) == _regex_columns(fmt, buf)
+
+
+@pytest.mark.parametrize(
+    "fmt", ['%h\\t%t\\t"%r"\\t%>s', '%%%h %t "%r" %>s', '%a %t "%m %U%q %H" %>s', "%h %t %r %>s", '%h "%t" "%r"']
+)
+def test_formats_the_splitter_cannot_read_use_the_regex(fmt):
+    assert AccessFormat(fmt).splitter is None
+
+
+@pytest.mark.parametrize(
+    "buf",
+    [
+        # one line without the quoted fields and one with two extra: the quote count of the block is right
+        b"192.0.2.1 - - [10/Oct/2000:13:55:36 -0700] 200 5\n"
+        b'192.0.2.2 - - [10/Oct/2000:13:55:36 -0700] "GET / HTTP/1.1" 200 5 "-" "UA" "x" "y" "z" "w"\n',
+        b'192.0.2.1 - - [10/Oct/2000:13:55:36 -0700] "GET / HTTP/1.1" 200 5 "-" "UA"\r\n',
+        b'192.0.2.1 - - [10/Oct/2000:13:55:36 -0700] "GET / HTTP/1.1" 200  "-" "UA"\n',
+        b'192.0.2.1 - - [10/Oct/2000:13:55:36 -0700] "GET / HTTP/1.1" abc 5 "-" "UA"\n',
+        b'192.0.2.1 - - [10/Oct/2000:13:55:36 -0700] "GET /\x01 HTTP/1.1" 200 5 "-" "a\\"b"\n',
+    ],
+)
+def test_splitter_gives_up_on_blocks_of_another_shape(buf):
+    assert AccessFormat("combined").splitter.columns(buf, buf.count(b"\n")) is None

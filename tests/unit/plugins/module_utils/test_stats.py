@@ -9,7 +9,9 @@ __metaclass__ = type
 
 import gzip
 import json
+import multiprocessing
 import os
+import signal
 import sqlite3
 import time
 from collections import Counter
@@ -480,6 +482,48 @@ def test_two_processes_give_the_same_result_as_one(tmp_path, monkeypatch):
     for key in ("lines", "bytes", "malformed", "matched", "first", "last"):
         assert two["summary"][key] == one["summary"][key], key
     assert [f["offset"] for f in two["files"]] == [f["offset"] for f in one["files"]]
+
+
+def test_two_processes_merge_a_large_worker_result_part_by_part(tmp_path, monkeypatch):
+    """A worker result far larger than a pipe's buffer arrives container by container and merges to the
+    one-process result."""
+    log = tmp_path / "access.log"
+    log.write_text(
+        "".join(
+            ACCESS
+            % ("10.%d.%d.%d" % (i >> 16, (i >> 8) & 255, i & 255), (i // 600) % 60, i % 60, "/p%d" % (i % 7), 200, "-")
+            for i in range(20000)
+        )
+    )
+    monkeypatch.setattr(_stats_collect, "PARALLEL_MIN_BYTES", 1)
+    one, _s, _w = run(access_logs=[str(log)], workers=1, top=0)
+    two, _s, _w = run(access_logs=[str(log)], workers=2, top=0)
+    assert two["clients"] == one["clients"] and two["days"] == one["days"] and len(one["clients"]) == 20000
+    assert two["summary"]["lines"] == one["summary"]["lines"] == 20000
+
+
+def test_a_failure_in_the_parent_does_not_wait_for_the_worker(tmp_path, monkeypatch):
+    """The parent stops the worker (whose result would fill the pipe) and reports its own error."""
+    log = tmp_path / "access.log"
+    log.write_text("".join(ACCESS % ("10.0.%d.%d" % (i >> 8, i & 255), 0, i % 60, "/", 200, "-") for i in range(20000)))
+    monkeypatch.setattr(_stats_collect, "PARALLEL_MIN_BYTES", 1)
+    parent = os.getpid()
+    real = _stats_collect._read_file
+
+    def read_file(stats, job, info):
+        if os.getpid() == parent:
+            raise _stats_collect.SourceError(job[2], "simulated read error")
+        return real(stats, job, info)
+
+    monkeypatch.setattr(_stats_collect, "_read_file", read_file)
+    signal.signal(signal.SIGALRM, lambda *_a: pytest.fail("the parent waited for the worker"))
+    signal.alarm(60)
+    try:
+        with pytest.raises(_stats_collect.SourceError, match="simulated read error"):
+            run(access_logs=[str(log)], workers=2)
+    finally:
+        signal.alarm(0)
+    assert not multiprocessing.active_children()
 
 
 def test_two_processes_count_a_flood_across_their_split(tmp_path, monkeypatch):
