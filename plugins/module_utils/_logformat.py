@@ -136,6 +136,8 @@ class Splitter:
     Lines with escaped quotes (``\\"``) are read with the escape replaced and the value restored.
     """
 
+    pieces, escaped = (), False  # of the last block read
+
     def __init__(self, quotes, fields, checks):
         self.quotes = quotes  # Q
         self.fields = fields  # name -> ("quoted", j) or ("token", j, stride, extra, offset)
@@ -276,7 +278,8 @@ class Splitter:
             cols[name] = got[off : off + stride * n : stride]
             if name == "time":
                 cols["zone"] = got[off + 1 : off + 1 + stride * n : stride]
-        del p, heads, tokens
+        del heads, tokens
+        self.pieces, self.escaped = p, escaped  # for line(), until the next block
         status = cols.get("status")
         if status is not None and not all(map(_STATUS_TEXT.match, set(status))):
             return None
@@ -290,6 +293,16 @@ class Splitter:
         if "target" in cols:
             cols["target"] = self._targets(cols["target"])
         return cols
+
+    def line(self, i):
+        """The raw text of line ``i`` of the block ``columns`` read last (put back together from its pieces)."""
+        p, quotes = self.pieces, self.quotes
+        parts = p[quotes * i : quotes * i + quotes + 1]
+        if i:
+            parts[0] = parts[0].rpartition(b"\n")[2]
+        parts[-1] = parts[-1].partition(b"\n")[0]
+        text = b'"'.join(parts)
+        return text.replace(b"\x01", b'"') if self.escaped else text
 
     def _targets(self, requests):
         """The target of each request text (b"" when it is not "METHOD target PROTOCOL...")."""

@@ -16,6 +16,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import bisect
 import calendar
 import heapq
 import ipaddress
@@ -501,7 +502,8 @@ class Stats:
         # last row its last. Rows are in line order except the ones the full regex matched (appended), and
         # Apache writes a slow request's line after later ones, so out-of-order rows are sorted first
         # (a stable sort, cheap on rows that are nearly in order).
-        if all(map(le, eps, islice(eps, 1, None))):
+        ordered = all(map(le, eps, islice(eps, 1, None)))
+        if ordered:
             oc, oe = clients, eps
         else:
             order = sorted(range(nrows), key=eps.__getitem__)
@@ -573,7 +575,7 @@ class Stats:
                         if not self.needs_sample(c):
                             needy.discard(c)
         if "flood" in cfg.detectors and cfg.flood_windows:
-            self._flood(clients, paths, eps, hi, per_client, rowid=rowid)
+            self._flood(clients, paths, eps, hi, per_client, rowid=rowid, ordered=ordered)
 
         # Per-client detail for the tracked clients (bounded memory, see __init__).
         tracked = self._track(per_client)
@@ -647,7 +649,7 @@ class Stats:
             table[e] = local_day(e)
         return list(map(table.__getitem__, eps))
 
-    def _flood(self, clients, paths, eps, newest, per_client, *, rowid=None):
+    def _flood(self, clients, paths, eps, newest, per_client, *, rowid=None, ordered=False):
         """Sliding-window flood detection.
 
         The context from earlier blocks is the rows (client, path, epoch columns) of the widest window
@@ -708,15 +710,19 @@ class Stats:
                 self.flood_head.setdefault((clients[i], paths[i]), []).append(eps[i])
         # Keep the rows of the last widest window as context for the next block.
         cut = newest - cfg.flood_wmax
-        keep = list(map(cut.__lt__, eps))
         if tc:
             tkeep = list(map(cut.__lt__, te))
             tc, tp, te = (list(compress(col, tkeep)) for col in (tc, tp, te))
-        self.flood_tail = (
-            tc + list(compress(clients, keep)),
-            tp + list(compress(paths, keep)),
-            te + list(compress(eps, keep)),
-        )
+        if ordered:  # lines in time order: the window is the end of the block
+            k = bisect.bisect_right(eps, cut)
+            self.flood_tail = (tc + clients[k:], tp + paths[k:], te + eps[k:])
+        else:
+            keep = list(map(cut.__lt__, eps))
+            self.flood_tail = (
+                tc + list(compress(clients, keep)),
+                tp + list(compress(paths, keep)),
+                te + list(compress(eps, keep)),
+            )
 
     def _flood_context(self, pairs):
         """(client, path) -> sorted epochs of the context rows, for ``pairs``."""
@@ -1041,8 +1047,9 @@ def add_access_block(stats, buf, fmt):
             cols.get("target", blank),
             cols.get("status", blank),
             referers=cols.get("referer", blank),
-            lines=_SplitLines(buf) if stats.cfg.sample_lines else None,
+            lines=fmt.splitter.line if stats.cfg.sample_lines else None,
         )
+        fmt.splitter.pieces = ()
         return
     rows = fmt.fast.findall(buf)
     nfast = len(rows)
@@ -1079,19 +1086,6 @@ def add_access_block(stats, buf, fmt):
         referers=_column(rows, index, "referer"),
         lines=lines,
     )
-
-
-class _SplitLines:
-    """The raw line of row ``i`` of a block the splitter read (every line is a row, in order)."""
-
-    def __init__(self, buf):
-        self.buf = buf
-        self.lines = None
-
-    def __call__(self, i):
-        if self.lines is None:
-            self.lines = self.buf.split(b"\n")
-        return self.lines[i]
 
 
 class _BlockLines:

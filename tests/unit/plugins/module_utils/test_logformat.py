@@ -198,6 +198,8 @@ def test_splitter_reads_combined_lines_as_the_regex_does(lines):
     assert expected is not None
     if got is not None:  # None: the caller uses the regex for this block
         assert got == expected
+        # The raw text of each line (evidence for samples) is put back together exactly.
+        assert [fmt.splitter.line(i) for i in range(len(lines))] == buf.split(b"\n")[:-1]
     # A block without escaped quotes always takes the splitter.
     if b'\\"' not in buf.replace(b"\\\\", b""):
         assert got is not None
@@ -223,6 +225,7 @@ def test_splitter_reads_every_preset_as_the_regex_does(preset, line):
     assert fmt.splitter is not None
     buf = (line + b"\n") * 3
     assert _splitter_columns(fmt, buf) == _regex_columns(fmt, buf)
+    assert [fmt.splitter.line(i) for i in range(3)] == [line] * 3
 
 
 @pytest.mark.parametrize(
