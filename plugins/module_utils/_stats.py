@@ -296,7 +296,7 @@ class Stats:
         # qualify, track_min doubles and the detail of the clients that fall below it is dropped, so memory
         # stays bounded however many clients the log holds.
         self.cps = Counter()  # (client, path, status) -> hits, tracked clients
-        self.cref = Counter()  # (client, referer) -> hits, tracked clients, referer "-" left out
+        self.cref = Counter()  # (client, referer) -> hits, tracked clients ("-": none; left out of the result)
         self.tracked = set()
         self.track_min = 1
         self.offcount = Counter()  # client -> offences
@@ -307,7 +307,7 @@ class Stats:
         self.samples = {}  # client -> raw lines (str) that triggered a detector, at most cfg.sample_lines
         self.samples_full = set()  # the clients of samples that hold sample_lines lines
         self._block_lines = None  # raw lines of the access block being read (for samples)
-        self.refs = Counter()  # referer -> hits
+        self.refs = Counter()  # referer -> hits ("-": none; left out of the result)
         self.day_hits = Counter()  # local midnight epoch -> hits
         self.day_clients = Counter()  # local midnight epoch -> distinct clients
         self.client_day = {}  # client -> the last day it was counted for
@@ -476,12 +476,13 @@ class Stats:
         self.hits.update(clients)  # counting the list runs in C; updating from a mapping would not
         page_hits = Counter(paths)
         self.pages.update(page_hits)
-        with_ref = referers.count(b"-") < nrows
-        if with_ref:
-            self.refs.update(compress(referers, map(b"-".__ne__, referers)))
+        self.refs.update(referers)  # "-" (no referer) included: one pass; result() leaves it out
+
+        # First/last seen and flood rely on rows in time order, as they nearly always are.
+        ordered = all(map(le, eps, islice(eps, 1, None)))
+        lo, hi = (eps[0], eps[-1]) if ordered else (min(eps), max(eps))
 
         # Days: most blocks hold one day, then the distinct clients of the block are that day's.
-        lo, hi = min(eps), max(eps)
         dlo, dhi = local_day(lo), local_day(hi)
         if dlo == dhi:
             self.day_hits[dlo] += nrows
@@ -502,7 +503,6 @@ class Stats:
         # last row its last. Rows are in line order except the ones the full regex matched (appended), and
         # Apache writes a slow request's line after later ones, so out-of-order rows are sorted first
         # (a stable sort, cheap on rows that are nearly in order).
-        ordered = all(map(le, eps, islice(eps, 1, None)))
         if ordered:
             oc, oe = clients, eps
         else:
@@ -581,15 +581,11 @@ class Stats:
         tracked = self._track(per_client)
         if len(tracked) == len(per_client):
             self.cps.update(zip(clients, paths, statuses))
-            if with_ref:
-                mask = list(map(b"-".__ne__, referers))
-                self.cref.update(zip(compress(clients, mask), compress(referers, mask)))
+            self.cref.update(zip(clients, referers))
         elif tracked:
             mask = list(map(tracked.__contains__, clients))
             self.cps.update(zip(compress(clients, mask), compress(paths, mask), compress(statuses, mask)))
-            if with_ref:
-                mask = list(map(and_, mask, map(b"-".__ne__, referers)))
-                self.cref.update(zip(compress(clients, mask), compress(referers, mask)))
+            self.cref.update(zip(compress(clients, mask), compress(referers, mask)))
         if cfg.day_pages and tracked:
             self._count_page_clients(clients, paths, days, dlo, tracked)
         self._block_lines = None  # the block's buffer and rows can go
@@ -866,7 +862,7 @@ class Stats:
             statuses[c][text] += n
             cpages[c][path] += n
         crefs = defaultdict(Counter)
-        for (c, ref), n in [kv for kv in self.cref.items() if kv[0][0] in chosen_set]:
+        for (c, ref), n in [kv for kv in self.cref.items() if kv[0][0] in chosen_set and kv[0][1] != b"-"]:
             crefs[c][ref] += n
 
         clients = {}
@@ -922,7 +918,7 @@ class Stats:
             "networks": networks,
             "pages": [{"page": _text(p), "hits": n} for p, n in _top(self.pages, top)],
             "days": days,
-            "referers": [{"referer": _text(r), "hits": n} for r, n in _top(self.refs, top)],
+            "referers": [{"referer": _text(r), "hits": n} for r, n in _top(self.refs, top, skip=b"-")],
             "fail2ban": dict((jail, dict(cnt)) for jail, cnt in sorted(self.fail2ban.items())),
         }
 
@@ -990,8 +986,10 @@ def _text(raw):
     return raw.decode("utf-8", "backslashreplace") if isinstance(raw, bytes) else raw
 
 
-def _top(counter, n):
+def _top(counter, n, skip=None):
     items = sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))
+    if skip is not None:
+        items = [kv for kv in items if kv[0] != skip]
     return items[:n] if n else items
 
 
