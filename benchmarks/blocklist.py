@@ -5,11 +5,13 @@
 """Blocklist speed: plan 1M offending addresses from 50 servers; apply 100k entries in a network namespace.
 
     .venv/bin/python benchmarks/blocklist.py [--addresses 1000000] [--servers 50] [--entries 100000] [--nft]
+        [--repeat 3] [--skip-plan] [--skip-apply]
 
 Prints figures only (no pass/fail). The plan runs in a child process so its peak memory can be read
 (VmHWM). `iprange --optimize` (Debian package iprange) runs on the same addresses when installed. The apply
 part runs the module exactly as Ansible does (a new Python process inside the namespace), beside a bare
-`ipset restore` + `ipset swap` of the same entries; the namespace is removed at the end, even on failure.
+`ipset restore` + `ipset swap` of the same entries, each case --repeat times (wall seconds min / median / max,
+and the median CPU seconds of the process and its children); the namespace is removed at the end, even on failure.
 """
 
 import argparse
@@ -17,6 +19,7 @@ import json
 import multiprocessing
 import os
 import random
+import resource
 import secrets
 import shutil
 import socket
@@ -149,6 +152,12 @@ def bench_plan(args):
 
 
 def ns_run(ns, args, data=None):
+    """Run a command in the namespace: ``(wall seconds, CPU seconds, stdout)``.
+
+    CPU seconds are user + system time of the command and everything it waited for (the module's ipset and
+    iptables children too), from the rusage of terminated children.
+    """
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.run(
         ["ip", "netns", "exec", ns] + args,
@@ -159,20 +168,30 @@ def ns_run(ns, args, data=None):
         check=False,
     )
     seconds = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if proc.returncode != 0:
         raise RuntimeError("%s failed: %s" % (args[:3], proc.stderr[:500]))
-    return seconds, proc.stdout
+    return seconds, cpu, proc.stdout
 
 
 def run_module(ns, tmpdir, **params):
     path = os.path.join(tmpdir, "args-%s.json" % secrets.token_hex(3))
     with open(path, "w") as handle:
         json.dump({"ANSIBLE_MODULE_ARGS": params}, handle)
-    seconds, out = ns_run(ns, ["env", "PYTHONPATH=" + COLLECTIONS, sys.executable, "-m", MODULE, path])
+    seconds, cpu, out = ns_run(ns, ["env", "PYTHONPATH=" + COLLECTIONS, sys.executable, "-m", MODULE, path])
     result = json.loads(out)
     if result.get("failed"):
         raise RuntimeError(result["msg"])
-    return seconds, result
+    return seconds, cpu, result
+
+
+def figures(runs):
+    """``min / median / max`` wall seconds and the median CPU seconds of ``[(wall, cpu), ...]``."""
+    walls = sorted(r[0] for r in runs)
+    cpus = sorted(r[1] for r in runs)
+    mid = len(runs) // 2
+    return "%.2f / %.2f / %.2f s wall, %.2f s CPU" % (walls[0], walls[mid], walls[-1], cpus[mid])
 
 
 def entries_list(n, offset):
@@ -195,34 +214,47 @@ def bench_apply(args):
     try:
         n = args.entries
         a, b = entries_list(n, 0), entries_list(n, n // 2)  # b: half the entries changed
-        # bare ipset: restore into a temporary set, swap, destroy
-        script = "create bare hash:net family inet maxelem %d\n" % (4 * n) + "".join("add bare %s\n" % e for e in a)
-        ns_run(ns, ["ipset", "restore"], data=script)
-        script2 = "create bare-new hash:net family inet maxelem %d\n" % (4 * n) + "".join(
-            "add bare-new %s\n" % e for e in b
-        )
-        t_restore, _ = ns_run(ns, ["ipset", "restore"], data=script2)
-        t_swap, _ = ns_run(ns, ["ipset", "swap", "bare-new", "bare"])
-        ns_run(ns, ["ipset", "destroy", "bare-new"])
-        print("apply: %d entries in a network namespace" % n)
-        print("  bare ipset restore + swap (no reading, no diff): %.2f s" % (t_restore + t_swap))
-        t1, r1 = run_module(ns, tmpdir, name="wsbl", entries=a, family="ipv4")
-        t2, r2 = run_module(ns, tmpdir, name="wsbl", entries=b, family="ipv4")
-        t3, r3 = run_module(ns, tmpdir, name="wsbl", entries=b, family="ipv4")
-        print("  ipset_blocklist first apply (create):          %.2f s  (changed=%s)" % (t1, r1["changed"]))
-        print(
-            "  ipset_blocklist change (half new, swap):       %.2f s  (added %d, removed %d)"
-            % (t2, r2["added_total"], r2["removed_total"])
-        )
-        print("  ipset_blocklist rerun, no change:              %.2f s  (changed=%s)" % (t3, r3["changed"]))
-        t0, _ = ns_run(
-            ns, ["env", "PYTHONPATH=" + COLLECTIONS, sys.executable, "-c", "import ansible.module_utils.basic"]
-        )
-        print("  (of which Python start + AnsibleModule import: %.2f s)" % t0)
+        module_cmd = ["env", "PYTHONPATH=" + COLLECTIONS, sys.executable]
+        runs = {key: [] for key in ("bare", "create", "change", "rerun", "import")}
+        notes = {}
+        for i in range(args.repeat):
+            # bare ipset: restore into a temporary set, swap, destroy
+            script = "create bare hash:net family inet maxelem %d\n" % (4 * n) + "".join("add bare %s\n" % e for e in a)
+            ns_run(ns, ["ipset", "restore"], data=script)
+            script2 = "create bare-new hash:net family inet maxelem %d\n" % (4 * n) + "".join(
+                "add bare-new %s\n" % e for e in b
+            )
+            t_restore, c_restore, _ = ns_run(ns, ["ipset", "restore"], data=script2)
+            t_swap, c_swap, _ = ns_run(ns, ["ipset", "swap", "bare-new", "bare"])
+            ns_run(ns, ["ipset", "destroy", "bare-new"])
+            ns_run(ns, ["ipset", "destroy", "bare"])
+            runs["bare"].append((t_restore + t_swap, c_restore + c_swap))
+            # the module, as Ansible runs it: create, half the entries changed, no change
+            name = "wsbl%d" % i
+            t1, c1, r1 = run_module(ns, tmpdir, name=name, entries=a, family="ipv4")
+            t2, c2, r2 = run_module(ns, tmpdir, name=name, entries=b, family="ipv4")
+            t3, c3, r3 = run_module(ns, tmpdir, name=name, entries=b, family="ipv4")
+            run_module(ns, tmpdir, name=name, family="ipv4", state="absent")
+            runs["create"].append((t1, c1))
+            runs["change"].append((t2, c2))
+            runs["rerun"].append((t3, c3))
+            notes = {
+                "create": "changed=%s" % r1["changed"],
+                "change": "added %d, removed %d" % (r2["added_total"], r2["removed_total"]),
+                "rerun": "changed=%s" % r3["changed"],
+            }
+            t0, c0, _ = ns_run(ns, module_cmd + ["-c", "import ansible.module_utils.basic"])
+            runs["import"].append((t0, c0))
+        print("apply: %d entries in a network namespace, %d run(s) each: min / median / max" % (n, args.repeat))
+        print("  bare ipset restore + swap (no reading, no diff): %s" % figures(runs["bare"]))
+        print("  ipset_blocklist first apply (create):           %s  (%s)" % (figures(runs["create"]), notes["create"]))
+        print("  ipset_blocklist change (half new, swap):        %s  (%s)" % (figures(runs["change"]), notes["change"]))
+        print("  ipset_blocklist rerun, no change:               %s  (%s)" % (figures(runs["rerun"]), notes["rerun"]))
+        print("  (of which Python start + AnsibleModule import:  %s)" % figures(runs["import"]))
         if args.nft and shutil.which("nft"):
-            t1, _ = run_module(ns, tmpdir, name="wsnf", backend="nftables", entries=a, family="ipv4")
-            t2, _ = run_module(ns, tmpdir, name="wsnf", backend="nftables", entries=b, family="ipv4")
-            t3, r3 = run_module(ns, tmpdir, name="wsnf", backend="nftables", entries=b, family="ipv4")
+            t1, _c, _r = run_module(ns, tmpdir, name="wsnf", backend="nftables", entries=a, family="ipv4")
+            t2, _c, _r = run_module(ns, tmpdir, name="wsnf", backend="nftables", entries=b, family="ipv4")
+            t3, _c, r3 = run_module(ns, tmpdir, name="wsnf", backend="nftables", entries=b, family="ipv4")
             print(
                 "  nftables backend: first %.2f s, change %.2f s, no change %.2f s (changed=%s)"
                 % (t1, t2, t3, r3["changed"])
@@ -238,6 +270,7 @@ def main():
     parser.add_argument("--servers", type=int, default=50)
     parser.add_argument("--entries", type=int, default=100000)
     parser.add_argument("--nft", action="store_true", help="also time the nftables backend")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each apply case (min / median / max)")
     parser.add_argument("--skip-plan", action="store_true")
     parser.add_argument("--skip-apply", action="store_true")
     args = parser.parse_args()

@@ -123,18 +123,22 @@ def normalize(text, strict=False):
 
 
 def merge_ranges(ranges):
-    """Sort and merge overlapping or adjacent ``(start, end)`` pairs."""
+    """Sort and merge overlapping or adjacent ``(start, end)`` pairs (tuples that need no change are reused)."""
     out = []
     ranges = list(ranges)
     # by start only (merging needs no more; much faster than comparing tuples); timsort: linear on the already
     # sorted lists a plan produces
     ranges.sort(key=_FIRST)
-    for start, end in ranges:
-        if out and start <= out[-1][1] + 1:
-            if end > out[-1][1]:
+    last = -2
+    for pair in ranges:
+        start, end = pair
+        if start <= last + 1:
+            if end > last:
                 out[-1] = (out[-1][0], end)
+                last = end
         else:
-            out.append((start, end))
+            out.append(pair if pair.__class__ is tuple else (start, end))
+            last = end
     return out
 
 
@@ -143,9 +147,13 @@ def subtract_ranges(ranges, holes):
     out = []
     j = 0
     nholes = len(holes)
-    for start, end in ranges:
+    for pair in ranges:
+        start, end = pair
         while j < nholes and holes[j][1] < start:
             j += 1
+        if j == nholes or holes[j][0] > end:  # no hole inside: the pair as it is
+            out.append(pair if pair.__class__ is tuple else (start, end))
+            continue
         k = j
         cur = start
         while k < nholes and holes[k][0] <= end:

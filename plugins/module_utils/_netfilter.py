@@ -14,6 +14,8 @@ import hashlib
 import json
 import re
 import shlex
+import socket
+import struct
 
 from ansible_collections.fleetguard.webshield.plugins.module_utils import _cidr
 
@@ -39,9 +41,14 @@ def maxelem_for(count):
     return size
 
 
-def hashsize_for(count):
+def hashsize_for(count, per_bucket=4):
+    """Hash table size (a power of two, 1024 to 2**20) for about ``per_bucket`` entries per bucket.
+
+    With 4, a few buckets of a 100k set outgrow the kernel's bucket size while it is filled, and the kernel
+    then doubles the table (rehashing every entry); a set filled at once is made with 2.
+    """
     size = 1024
-    while size < count // 4 and size < 1 << 20:
+    while size < count // per_bucket and size < 1 << 20:
         size <<= 1
     return size
 
@@ -52,15 +59,19 @@ def temp_name(name):
 
 def split_entries(entries):
     """Validate and collapse mixed IPv4/IPv6 CIDRs: ``({4: ranges, 6: ranges}, errors)``."""
-    raw, errors = _cidr.bulk_ranges([e if isinstance(e, str) else str(e) for e in entries])
+    if not set(map(type, entries)) <= {str}:
+        entries = [e if isinstance(e, str) else str(e) for e in entries]
+    raw, errors = _cidr.bulk_ranges(entries)
+    merged = {}
     for version in (4, 6):
+        merged[version] = _cidr.merge_ranges(raw[version])
         whole = (0, (1 << _cidr.BITS[version]) - 1)
-        if whole in raw[version]:
+        if merged[version] == [whole] and whole in raw[version]:  # a /0 entry (not two /1 entries)
             errors.append(
                 "%s covers the whole address space; a set cannot hold a /0" % _cidr.format_cidr(version, 0, 0)
             )
-            raw[version] = [r for r in raw[version] if r != whole]
-    return {4: _cidr.merge_ranges(raw[4]), 6: _cidr.merge_ranges(raw[6])}, errors
+            merged[version] = _cidr.merge_ranges(r for r in raw[version] if r != whole)
+    return merged, errors
 
 
 def count_blocks(version, ranges):
@@ -122,6 +133,95 @@ def parse_ipset_save(text):
     return sets
 
 
+def parse_ipset_list(text, name):
+    """``ipset list NAME -o save`` output: the set's ``{type, family, maxelem, options, entries}``.
+
+    The usual output (one ``create`` line, then ``add NAME CIDR`` lines) is split in one go; anything else (entry
+    options such as timeouts or comments) goes through :func:`parse_ipset_save`.
+    """
+    head, _sep, body = text.partition("\n")
+    prefix = "add %s " % name
+    if head.startswith("create %s " % name) and (not body or (body.startswith(prefix) and body.endswith("\n"))):
+        entries = body[len(prefix) : -1].split("\n" + prefix) if body else []
+        # every line an "add NAME CIDR" line: one newline and two spaces per entry (set names hold no spaces)
+        if body.count("\n") == len(entries) and body.count(" ") == 2 * len(entries):
+            info = parse_ipset_save(head).get(name)
+            if info is not None:
+                info["entries"] = entries
+                return info
+    info = parse_ipset_save(text).get(name)
+    if info is None:
+        raise NetfilterError("the output does not hold the set %s" % name)
+    return info
+
+
+# A set entry (one CIDR) as one integer, ``start << 8 | prefix``: sets of them compare and subtract fast.
+
+
+def set_keys(version, ranges):
+    """Keys of the CIDRs :func:`ranges_to_set_entries` makes of the merged ``ranges`` (their minimal split)."""
+    bits = _cidr.BITS[version]
+    top = 1 << bits
+    out = []
+    append = out.append
+    for start, end in ranges:
+        size = end - start + 1
+        if not size & (size - 1) and not start & (size - 1) and size < top:
+            append(start << 8 | (bits + 1 - size.bit_length()))  # already one block (the usual case)
+        else:
+            for block, prefix in _cidr.range_to_blocks(start, end, bits, 1):
+                append(block << 8 | prefix)
+    return out
+
+
+def text_keys(version, texts):
+    """Keys of the entries read from a set as text (``1.2.3.4`` and ``1.2.3.0/24`` spellings).
+
+    Raises NetfilterError for an entry that is not a CIDR of ``version``.
+    """
+    raw, errors = _cidr.bulk_ranges(list(texts))
+    if errors or raw[10 - version]:
+        raise NetfilterError(
+            "unreadable set entries: %s" % "; ".join(errors[:5]) if errors else "the set holds the other family"
+        )
+    bits = _cidr.BITS[version]
+    return [start << 8 | (bits + 1 - (end - start + 1).bit_length()) for start, end in raw[version]]
+
+
+def keys_to_ranges(version, keys):
+    """Merged ranges of set entry keys."""
+    bits = _cidr.BITS[version]
+    spans = [(1 << (bits - prefix)) - 1 for prefix in range(bits + 1)]
+    # sorted keys are sorted starts: merging them is then linear
+    return _cidr.merge_ranges([(k >> 8, (k >> 8) + spans[k & 255]) for k in sorted(keys)])
+
+
+def set_difference(version, want, want_keys, live_keys):
+    """What changes from a set holding the entries ``live_keys`` (a set) to the merged ranges ``want``.
+
+    ``want_keys`` (a list) must be ``want``'s minimal split (:func:`set_keys`). Returns ``(added, removed,
+    added_count, removed_count)``: merged ranges, and how many CIDRs each splits into (``count_blocks``) when
+    that is known without counting, else None.
+
+    Only entries not in both are looked at: an entry in both is the same block, inside ``want`` and in the set.
+    So ``want`` minus the set is the blocks only wanted minus the entries only live, and the set minus ``want``
+    is the entries only live minus ``want``.
+    """
+    wanted_only = [k for k in want_keys if k not in live_keys]
+    if not wanted_only and len(live_keys) == len(want_keys):  # want_keys has no duplicates: the same entries
+        return [], [], 0, 0
+    live_only = live_keys.difference(want_keys)
+    merged = keys_to_ranges(version, wanted_only)
+    extra = keys_to_ranges(version, live_only)
+    added = _cidr.subtract_ranges(merged, extra)
+    removed = _cidr.subtract_ranges(extra, want)
+    # blocks of a minimal split that no live entry cuts stay its minimal split: one CIDR each; live entries that
+    # want does not cut and that were not merged with each other are one CIDR each too
+    added_count = len(wanted_only) if added == merged else None
+    removed_count = len(removed) if removed == extra and len(extra) == len(live_only) else None
+    return added, removed, added_count, removed_count
+
+
 def set_ranges(entries):
     """Merged ranges of the entries read from a set (``1.2.3.4`` and ``1.2.3.0/24`` spellings)."""
     ranges, errors = split_entries(entries)
@@ -130,22 +230,208 @@ def set_ranges(entries):
     return ranges
 
 
-def ipset_create_line(name, version, count, maxelem=None):
+def ipset_create_line(name, version, count, maxelem=None, hashsize=None):
     return "create %s %s family %s hashsize %d maxelem %d" % (
         name,
         SET_TYPE,
         FAMILY_INET[version],
-        hashsize_for(count),
+        hashsize or hashsize_for(count),
         maxelem or maxelem_for(count),
     )
 
 
 def ipset_restore_script(name, version, cidrs, maxelem=None):
     """``ipset restore`` input that creates ``name`` and fills it."""
-    lines = [ipset_create_line(name, version, len(cidrs), maxelem)]
+    head = ipset_create_line(name, version, len(cidrs), maxelem) + "\n"
+    if not cidrs:
+        return head
     prefix = "add %s " % name
-    lines.extend(prefix + c for c in cidrs)
-    return "\n".join(lines) + "\n"
+    return head + prefix + ("\n" + prefix).join(cidrs) + "\n"
+
+
+# --- ipset over netlink ----------------------------------------------------------------------------
+# Reading a set and filling a new one go to the kernel as ipset protocol messages, many entries per message:
+# `ipset list` formats every entry as text (which is then parsed again here) and `ipset restore` parses every
+# line (and has glibc look at /etc/resolv.conf for every address), which costs several times the CPU.
+# Creating, swapping, renaming and destroying stay with the ipset tool, and so does anything this code does not
+# recognise (the caller falls back to `ipset list` / `ipset restore`).
+
+NETLINK_NETFILTER = 12
+NLMSG_ERROR = 2
+NLMSG_DONE = 3
+_NLMSG = struct.Struct("=IHHII")  # length, type, flags, sequence, port
+_NLA = struct.Struct("=HH")  # length, type
+_NLM_F_REQUEST = 0x1
+_NLM_F_ACK = 0x4
+_NLM_F_DUMP = 0x300
+_NLM_F_DUMP_INTR = 0x10
+_NLA_F_NESTED = 0x8000
+_NLA_F_NET_BYTEORDER = 0x4000
+_NLA_TYPE_MASK = 0x3FFF
+_IPSET_MSG = {"list": 6 << 8 | 7, "add": 6 << 8 | 9}  # NFNL_SUBSYS_IPSET << 8 | IPSET_CMD_*
+_IPSET_PROTOCOL = 6  # every kernel with ipset takes 6 (newer ones 6 and 7)
+# IPSET_ATTR_*: top level, then inside IPSET_ATTR_DATA
+_ATTR = {"protocol": 1, "setname": 2, "typename": 3, "family": 5, "data": 7, "adt": 8, "lineno": 9}
+_DATA = {"ip": 1, "cidr": 3, "maxelem": 19}
+_ADDR = {4: 1, 6: 2}  # IPSET_ATTR_IPADDR_IPV4, IPSET_ATTR_IPADDR_IPV6
+_NFPROTO = {2: "inet", 10: "inet6"}
+
+
+class NetlinkError(NetfilterError):
+    """The kernel answered a netlink message with an error number."""
+
+    def __init__(self, errno, seq):
+        NetfilterError.__init__(self, "netlink message %d: error %d" % (seq, errno))
+        self.errno = errno
+
+
+def _nla(kind, payload):
+    length = _NLA.size + len(payload)
+    return _NLA.pack(length, kind) + payload + b"\0" * (-length % 4)
+
+
+def _ipset_head(name, version):
+    """nfgenmsg and the attributes every ipset message of the set ``name`` starts with."""
+    family = socket.AF_INET if version == 4 else socket.AF_INET6
+    return (
+        struct.pack("=BBH", family, 0, 0)
+        + _nla(_ATTR["protocol"], struct.pack("=B", _IPSET_PROTOCOL))
+        + _nla(_ATTR["setname"], name.encode("ascii") + b"\0")
+    )
+
+
+def _entry_layout(version):
+    """One entry as the kernel lists it and takes it: ``(size, head, address offset, cidr offset)``.
+
+    IPSET_ATTR_DATA { IPSET_ATTR_IP { IPSET_ATTR_IPADDR_IPV4|6 }, IPSET_ATTR_CIDR }.
+    """
+    nbytes = _cidr.BITS[version] // 8
+    size = 3 * _NLA.size + nbytes + 8
+    head = (
+        _NLA.pack(size, _ATTR["data"] | _NLA_F_NESTED)
+        + _NLA.pack(2 * _NLA.size + nbytes, _DATA["ip"] | _NLA_F_NESTED)
+        + _NLA.pack(_NLA.size + nbytes, _ADDR[version] | _NLA_F_NET_BYTEORDER)
+    )
+    return size, head, len(head), len(head) + nbytes + _NLA.size
+
+
+def ipset_add_messages(name, version, keys, per_message=1500):
+    """Netlink messages ``(sequence, bytes)`` adding the entries ``keys`` to the set ``name``.
+
+    Each is one IPSET_CMD_ADD (acknowledged) with ``per_message`` entries in its IPSET_ATTR_ADT; sequence
+    numbers 1, 2, ... An attribute length is 16-bit: at most 1820 IPv6 entries fit in one message.
+    """
+    nbytes = _cidr.BITS[version] // 8
+    _size, head, _addr, _cidr_at = _entry_layout(version)
+    tails = [_nla(_DATA["cidr"], struct.pack("=B", prefix)) for prefix in range(_cidr.BITS[version] + 1)]
+    # IPSET_ATTR_LINENO is required with IPSET_ATTR_ADT
+    common = _ipset_head(name, version) + _nla(_ATTR["lineno"], struct.pack("=I", 0))
+    for seq, first in enumerate(range(0, len(keys), per_message), 1):
+        chunk = []
+        for key in keys[first : first + per_message]:
+            chunk.append(head)
+            chunk.append((key >> 8).to_bytes(nbytes, "big"))
+            chunk.append(tails[key & 255])
+        body = b"".join(chunk)
+        payload = common + _NLA.pack(_NLA.size + len(body), _ATTR["adt"] | _NLA_F_NESTED) + body
+        flags = _NLM_F_REQUEST | _NLM_F_ACK
+        yield seq, _NLMSG.pack(_NLMSG.size + len(payload), _IPSET_MSG["add"], flags, seq, 0) + payload
+
+
+def ipset_list_message(name, version):
+    """The dump request listing the set ``name`` (sequence number 1)."""
+    payload = _ipset_head(name, version)
+    flags = _NLM_F_REQUEST | _NLM_F_DUMP
+    return _NLMSG.pack(_NLMSG.size + len(payload), _IPSET_MSG["list"], flags, 1, 0) + payload
+
+
+def netlink_messages(data):
+    """The messages of a datagram from the kernel: ``(type, sequence, errno or None, payload)`` each.
+
+    ``errno`` is the error an NLMSG_ERROR carries (0 for an acknowledgement). Raises NetfilterError for a
+    message cut short or one of an interrupted dump.
+    """
+    offset = 0
+    while offset + _NLMSG.size <= len(data):
+        length, kind, flags, seq, _port = _NLMSG.unpack_from(data, offset)
+        if length < _NLMSG.size or offset + length > len(data):
+            raise NetfilterError("a netlink message is cut short")
+        if flags & _NLM_F_DUMP_INTR:
+            raise NetfilterError("the set changed while it was listed")
+        payload = data[offset + _NLMSG.size : offset + length]
+        errno = -struct.unpack_from("=i", payload)[0] if kind == NLMSG_ERROR else None
+        yield kind, seq, errno, payload
+        offset += (length + 3) & ~3
+
+
+def netlink_ack(data, seq):
+    """The error number the kernel's reply ``data`` gives for message ``seq`` (0: done).
+
+    Raises NetfilterError when ``data`` holds no acknowledgement of ``seq``.
+    """
+    for kind, got, errno, _payload in netlink_messages(data):
+        if kind == NLMSG_ERROR and got == seq:
+            return errno
+    raise NetfilterError("no acknowledgement of netlink message %d" % seq)
+
+
+def _attrs(data, offset=0):
+    """``(type without flags, value)`` of the netlink attributes in ``data`` from ``offset``."""
+    while offset + _NLA.size <= len(data):
+        length, kind = _NLA.unpack_from(data, offset)
+        if length < _NLA.size or offset + length > len(data):
+            raise NetfilterError("a netlink attribute is cut short")
+        yield kind & _NLA_TYPE_MASK, data[offset + _NLA.size : offset + length]
+        offset += (length + 3) & ~3
+
+
+def _dump_keys(adt, version):
+    """Keys of the entries in an IPSET_ATTR_ADT of a list dump; NetfilterError unless every entry is a plain
+    CIDR (no timeout, counters, comment or nomatch flag)."""
+    size, head, addr_at, cidr_at = _entry_layout(version)
+    count, rest = divmod(len(adt), size)
+    template = head + b"\0" * (_cidr.BITS[version] // 8) + _nla(_DATA["cidr"], b"\0")
+    # every byte but the address, the prefix and the flags byte of the address attribute (IPv6 has none)
+    flags_at = addr_at - 2 + struct.pack("=H", _NLA_F_NET_BYTEORDER).index(b"\x40")
+    fixed = [i for i in range(size) if not addr_at <= i < cidr_at - _NLA.size and i not in (flags_at, cidr_at)]
+    if rest or any(adt[i::size] != template[i : i + 1] * count for i in fixed):
+        raise NetfilterError("the set's entries are not plain CIDRs")
+    prefixes = adt[cidr_at::size]
+    if version == 4:
+        starts = struct.unpack(">" + ("%dxI%dx" % (addr_at, size - addr_at - 4)) * count, adt)
+    else:
+        halves = struct.unpack(">" + ("%dxQQ%dx" % (addr_at, size - addr_at - 16)) * count, adt)
+        starts = [high << 64 | low for high, low in zip(halves[::2], halves[1::2])]
+    if count and max(prefixes) > _cidr.BITS[version]:
+        raise NetfilterError("a prefix length is out of range")
+    return [start << 8 | prefix for start, prefix in zip(starts, prefixes)]
+
+
+def parse_ipset_dump(payloads):
+    """The set listed by the messages (payloads after the netlink header) of an IPSET_CMD_LIST dump:
+    ``{type, family, maxelem, version, keys}``.
+
+    Raises NetfilterError for anything but a hash:net set of plain CIDRs (the caller reads it with ipset list).
+    """
+    info = {"type": None, "family": None, "maxelem": MIN_MAXELEM, "keys": []}
+    for payload in payloads:
+        for kind, value in _attrs(payload, 4):  # after nfgenmsg
+            if kind == _ATTR["typename"]:
+                info["type"] = value.split(b"\0", 1)[0].decode("ascii", "replace")
+            elif kind == _ATTR["family"] and value:
+                info["family"] = _NFPROTO.get(value[0])
+            elif kind == _ATTR["data"]:
+                for inner, data in _attrs(value):
+                    if inner == _DATA["maxelem"] and len(data) == 4:
+                        info["maxelem"] = struct.unpack(">I", data)[0]
+            elif kind == _ATTR["adt"]:
+                if info["type"] != SET_TYPE or info["family"] is None:
+                    raise NetfilterError("not a %s set" % SET_TYPE)
+                info["keys"].extend(_dump_keys(value, 6 if info["family"] == "inet6" else 4))
+    if info["type"] != SET_TYPE or info["family"] is None:
+        raise NetfilterError("not a %s set" % SET_TYPE)
+    info["version"] = 6 if info["family"] == "inet6" else 4
+    return info
 
 
 def update_ipset_file(text, blocks):

@@ -15,10 +15,13 @@ author: Fleetguard contributors (@fleetguard)
 description:
   - Makes a named set hold exactly the given IPv4 and IPv6 networks and ensures one firewall rule that drops
     (or rejects) traffic from them, placed before the chain's accept rules.
-  - With O(backend=ipset), the new content is loaded under a temporary set name with C(ipset restore) and
-    swapped in with C(ipset swap), so the running set is never half-filled. A set of another type or family is
-    replaced without a window in which the rule is missing. The rule is added with C(iptables) and
-    C(ip6tables) (C(-m set --match-set NAME src)).
+  - With O(backend=ipset), the new content is loaded under a temporary set name and swapped in with
+    C(ipset swap), so the running set is never half-filled. A set of another type or family is replaced without
+    a window in which the rule is missing. The rule is added with C(iptables) and C(ip6tables)
+    (C(-m set --match-set NAME src)).
+  - The live sets are read, and the entries of a new set are sent, over netlink in the ipset protocol (the
+    ipset tool creates, swaps, renames and destroys the sets). Where that cannot be done (no netlink socket, a
+    set whose entries have options such as timeouts), C(ipset list) and C(ipset restore) do it.
   - With O(backend=nftables), the table C(inet <nft_table>) holds the sets (C(flags interval)) and a chain
     hooked at O(chain) with priority O(nft_priority), all written in one C(nft -f) transaction.
   - Nothing is loaded when the set already holds the same addresses (no change, no reload).
@@ -231,9 +234,12 @@ maxelem:
   sample: 65536
 """
 
+import errno
+import functools
 import gc
 import os
 import re
+import socket
 import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
@@ -272,14 +278,52 @@ def os_family():
     return "Debian"
 
 
+class Netlink:
+    """The kernel's netfilter netlink socket, for the ipset messages made by ``nf.ipset_*_message(s)``."""
+
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, nf.NETLINK_NETFILTER)
+        self.sock.bind((0, 0))
+
+    def send(self, messages):
+        """Send ``(sequence, bytes)`` messages, each acknowledged in turn; NetlinkError for an error reply."""
+        for seq, message in messages:
+            self.sock.send(message)
+            error = nf.netlink_ack(self.sock.recv(65536), seq)
+            if error:
+                raise nf.NetlinkError(error, seq)
+
+    def dump(self, message):
+        """The payloads of the messages answering a dump request; NetlinkError for an error reply."""
+        self.sock.send(message)
+        payloads = []
+        while True:
+            data, _ancillary, flags, _address = self.sock.recvmsg(65536)
+            if flags & socket.MSG_TRUNC:
+                raise nf.NetfilterError("a netlink message did not fit in the buffer")
+            for kind, seq, error, payload in nf.netlink_messages(data):
+                if kind == nf.NLMSG_DONE:
+                    return payloads
+                if kind == nf.NLMSG_ERROR:
+                    raise nf.NetlinkError(error, seq)
+                payloads.append(payload)
+
+    def close(self):
+        self.sock.close()
+
+
 class Blocklist:
     """Reads the current sets and rules, computes what must change, and changes it (outside check mode)."""
 
-    def __init__(self, module, runner=None):
+    def __init__(self, module, runner=None, netlink=None):
         self.module = module
         self.p = module.params
         self.check = module.check_mode
         self.runner = runner
+        # Sets are read and filled over netlink (a Netlink, made when first needed), else with the ipset tool
+        # alone; with a runner (a simulated kernel) only when a netlink stand-in is given too.
+        self._netlink = netlink
+        self.use_netlink = netlink is not None or runner is None
         self.versions = FAMILIES[self.p["family"]]
         self.names = {4: self.p["name"], 6: self.p["name6"] or self.p["name"] + "6"}
         self.result = {
@@ -296,7 +340,7 @@ class Blocklist:
         self.before = []
         self.after = []
         self.bins = {}
-        self._texts = None
+        self._cidrs = None
 
     # --- helpers -----------------------------------------------------------------------------------
     def fail(self, msg, **kwargs):
@@ -340,7 +384,6 @@ class Blocklist:
                     "set name %r is not valid: use at most 27 letters, digits, '_', '-' or '.'" % name,
                     hint="ipset names are limited to 31 characters and a temporary '-new' suffix is added",
                 )
-        self._texts = None
         ranges, errors = nf.split_entries(self.p["entries"])
         if errors:
             self.fail(
@@ -352,7 +395,11 @@ class Blocklist:
             if ranges[version] and version not in self.versions:
                 self.fail(
                     "entries hold %s networks but family is %s (first: %s)"
-                    % (FAMILY_NAME[version], self.p["family"], nf.ranges_to_set_entries(version, ranges[version])[0]),
+                    % (
+                        FAMILY_NAME[version],
+                        self.p["family"],
+                        nf.ranges_to_set_entries(version, ranges[version][:1])[0],
+                    ),
                     hint="set family: both, or leave these entries out",
                 )
         try:
@@ -361,69 +408,78 @@ class Blocklist:
             self.fail(str(exc))
         self.ranges = ranges
         self._cidrs = None
-        self.result["entries"] = {FAMILY_NAME[v]: nf.count_blocks(v, ranges[v]) for v in self.versions}
-
-    def same_texts(self, version, live):
-        """Whether the set ``live`` of texts read from a set is exactly the given entries of ``version``.
-
-        Equal texts parse to equal merged ranges, so the live set then holds what is wanted without being parsed.
-        """
-        if self._texts is None:
-            self._texts = {e if isinstance(e, str) else str(e) for e in self.p["entries"]}
-        if not live <= self._texts:
-            return False
-        if not self.ranges[10 - version]:  # every given entry is of this version
-            return live == self._texts
-        index = {}  # mixed families: which texts are of this version
-        _cidr.bulk_ranges(self._texts, index)
-        return live == {text for text, (ver, _pair) in index.items() if ver == version}
+        # the set entries, one integer each (start << 8 | prefix): what is loaded, and compared with a live set
+        self.keys = {v: nf.set_keys(v, ranges[v]) for v in self.versions}
+        self.result["entries"] = {FAMILY_NAME[v]: len(self.keys[v]) for v in self.versions}
 
     @property
     def cidrs(self):
-        """The wanted CIDR texts per version (made only when something is loaded or written)."""
+        """The wanted CIDR texts per version, sorted (made only when something is written as text)."""
         if self._cidrs is None:
             self._cidrs = {v: nf.ranges_to_set_entries(v, self.ranges[v]) for v in (4, 6)}
         return self._cidrs
 
-    def note_diff(self, version, current):
+    def note_diff(self, version, current, changes=None):
+        """Count and list what is added and removed; ``changes`` is what ``nf.set_difference`` worked out already
+        (``current`` may then be a function giving the live ranges, called in diff mode only)."""
         want = self.ranges[version] if self.p["state"] == "present" else []
-        if want == current and not self.module._diff:
-            return
-        added = _cidr.subtract_ranges(want, current)
-        removed = _cidr.subtract_ranges(current, want)
-        for key, ranges in (("added", added), ("removed", removed)):
+        if changes is None:
+            if want == current and not self.module._diff:
+                return
+            changes = (_cidr.subtract_ranges(want, current), _cidr.subtract_ranges(current, want), None, None)
+        for key, ranges, count in (("added", changes[0], changes[2]), ("removed", changes[1], changes[3])):
             room = MAX_LISTED - len(self.result[key])
             if room > 0:
                 self.result[key].extend(_cidr.ranges_to_cidrs(version, ranges[:room])[:room])
-            self.result[key + "_total"] += nf.count_blocks(version, ranges)
+            self.result[key + "_total"] += count if count is not None else nf.count_blocks(version, ranges)
         if self.module._diff:
-            self.before.extend(_cidr.ranges_to_cidrs(version, current))
+            self.before.extend(_cidr.ranges_to_cidrs(version, current() if callable(current) else current))
             self.after.extend(_cidr.ranges_to_cidrs(version, want))
 
     # --- ipset backend -------------------------------------------------------------------------------
-    def read_ipset(self, name):
+    def netlink(self):
+        """The netlink socket, None when there is none to use (then the ipset tool does everything)."""
+        if self._netlink is None and self.use_netlink:
+            try:
+                self._netlink = Netlink()
+            except (OSError, AttributeError) as exc:  # AttributeError: no AF_NETLINK (not Linux)
+                self.debug("no netlink socket: %s" % exc)
+                self.use_netlink = False
+        return self._netlink if self.use_netlink else None
+
+    def debug(self, msg):
+        getattr(self.module, "debug", lambda _msg: None)(msg)
+
+    def read_ipset(self, name, version):
+        """The live set ``name`` (None if there is none): ``type``, ``family``, ``maxelem``, ``version`` and
+        ``keys`` (a set, None when some entry cannot be understood)."""
+        netlink = self.netlink()
+        if netlink is not None:
+            try:
+                info = nf.parse_ipset_dump(netlink.dump(nf.ipset_list_message(name, version)))
+                info["keys"] = set(info["keys"])
+                return info
+            except nf.NetlinkError as exc:
+                if exc.errno == errno.ENOENT:
+                    return None
+                self.debug("netlink list of %s: %s; reading it with ipset" % (name, exc))
+            except (OSError, nf.NetfilterError) as exc:  # another type, entries with options: the ipset tool
+                self.debug("netlink list of %s: %s; reading it with ipset" % (name, exc))
         rc, out, err = self.run([self.bin("ipset"), "list", name, "-o", "save"], check_rc=False)
         if rc != 0:
             if "does not exist" in (err + out):
                 return None
             self.fail("ipset list %s failed (rc=%d): %s" % (name, rc, err.strip()))
         try:
-            sets = nf.parse_ipset_save(out)
+            info = nf.parse_ipset_list(out, name)
         except nf.NetfilterError as exc:
             self.fail("cannot read ipset list %s output: %s" % (name, exc))
-        info = sets.get(name)
-        if info is None:
-            self.fail("ipset list %s did not list the set" % name)
-        version = 6 if info["family"] == "inet6" else 4
-        if self.same_texts(version, set(info["entries"])):
-            # the same texts as the wanted ones of this family: they parse to the same merged ranges
-            info["ranges"] = self.ranges[version]
-            return info
+        info["version"] = 6 if info["family"] == "inet6" else 4
         try:
-            info["ranges"] = nf.set_ranges(info["entries"])[version]
+            info["keys"] = set(nf.text_keys(info["version"], info["entries"]))
         except nf.NetfilterError as exc:
-            info["ranges"] = None
             self.module.warn("set %s holds entries this module does not understand (%s); it is reloaded" % (name, exc))
+            info["keys"] = None
         return info
 
     def ipset_present(self):
@@ -432,7 +488,7 @@ class Blocklist:
         rules = {version: self.chain_rules(version) for version in self.versions}
         for version in self.versions:
             name = self.names[version]
-            cur = self.read_ipset(name)
+            cur = self.read_ipset(name, version)
             count = self.result["entries"][FAMILY_NAME[version]]
             want_max = self.p["maxelem"] or nf.maxelem_for(count)
             if count > want_max:
@@ -441,16 +497,22 @@ class Blocklist:
                     hint="raise maxelem or leave it unset",
                 )
             maxelem[FAMILY_NAME[version]] = want_max
-            current = cur["ranges"] if cur and cur["ranges"] is not None else []
-            self.note_diff(version, current)
+            want = self.ranges[version]
             compatible = cur is not None and cur["type"] == nf.SET_TYPE and cur["family"] == nf.FAMILY_INET[version]
-            reload_needed = (
-                not compatible
-                or cur["ranges"] != self.ranges[version]
-                or cur["maxelem"] < count
-                or (self.p["maxelem"] and cur["maxelem"] != self.p["maxelem"])
-            )
-            if reload_needed:
+            if cur is None or cur["keys"] is None:  # all of it is added: the count is known
+                current = []
+                changes = (want, [], count, 0)
+            elif compatible:
+                changes = nf.set_difference(version, want, self.keys[version], cur["keys"])
+                current = functools.partial(nf.keys_to_ranges, version, cur["keys"])  # diff mode only
+            else:
+                current = nf.keys_to_ranges(cur["version"], cur["keys"]) if cur["version"] == version else []
+                changes = None
+            self.note_diff(version, current, changes)
+            differs = bool(changes[0] or changes[1]) if changes is not None else current != want
+            differs = differs or (cur is not None and cur["keys"] is None)  # entries not understood: reload
+            resize = compatible and (cur["maxelem"] < count or self.p["maxelem"] not in (None, 0, cur["maxelem"]))
+            if not compatible or differs or resize:
                 self.result["reloaded"].append(FAMILY_NAME[version])
                 if not self.check:
                     self.load_set(version, name, cur, compatible, want_max)
@@ -459,12 +521,40 @@ class Blocklist:
             self.ensure_rule(version, name, rules[version])
         self.result["maxelem"] = max(maxelem.values()) if maxelem else nf.MIN_MAXELEM
 
+    def fill_set(self, setname, version, maxelem):
+        """Create ``setname`` (absent so far, or a leftover of an interrupted run) holding the wanted entries.
+
+        The entries go over netlink when possible; anything that goes wrong there (the set is then destroyed)
+        leaves it to ``ipset restore``, whose error is the one reported. Returns ``(rc, out, err)``.
+        """
+        ipset = self.bin("ipset")
+        netlink = self.netlink()
+        if netlink is not None:
+            count = len(self.keys[version])
+            create = nf.ipset_create_line(setname, version, count, maxelem, nf.hashsize_for(count, 2)) + "\n"
+            rc, out, err = self.run([ipset, "restore"], data=create, check_rc=False)
+            if rc != 0 and "already exists" in err:
+                self.run([ipset, "destroy", setname], check_rc=False)
+                rc, out, err = self.run([ipset, "restore"], data=create, check_rc=False)
+            if rc == 0:
+                try:
+                    netlink.send(nf.ipset_add_messages(setname, version, self.keys[version]))
+                    return rc, out, err
+                except (OSError, nf.NetfilterError) as exc:
+                    self.debug("netlink load of %s: %s; loading it with ipset restore" % (setname, exc))
+            self.run([ipset, "destroy", setname], check_rc=False)
+        script = nf.ipset_restore_script(setname, version, self.cidrs[version], maxelem)
+        rc, out, err = self.run([ipset, "restore"], data=script, check_rc=False)
+        if rc != 0 and "already exists" in err:
+            self.run([ipset, "destroy", setname], check_rc=False)
+            rc, out, err = self.run([ipset, "restore"], data=script, check_rc=False)
+        return rc, out, err
+
     def load_set(self, version, name, cur, compatible, maxelem):
+        """Load the wanted entries into the temporary set, then put it in place of the live one."""
         ipset = self.bin("ipset")
         tmp = nf.temp_name(name)
-        self.run([ipset, "destroy", tmp], check_rc=False)  # a leftover of an interrupted run
-        script = nf.ipset_restore_script(tmp, version, self.cidrs[version], maxelem)
-        rc, out, err = self.run([ipset, "restore"], data=script, check_rc=False)
+        rc, out, err = self.fill_set(tmp, version, maxelem)
         if rc != 0:
             self.run([ipset, "destroy", tmp], check_rc=False)
             self.fail(
@@ -476,8 +566,8 @@ class Blocklist:
             self.run([ipset, "rename", tmp, name], what="ipset rename %s %s" % (tmp, name))
             return
         if compatible:
-            self.run([ipset, "swap", tmp, name], what="ipset swap %s %s" % (tmp, name))
-            self.run([ipset, "destroy", tmp], what="ipset destroy %s" % tmp)
+            # one ipset process: swap, then the old content (now under the temporary name) out
+            self.run([ipset, "restore"], data="swap %s %s\ndestroy %s\n" % (tmp, name, tmp), what="ipset swap")
             return
         # Another type or family: swap is impossible. Keep dropping through the new set while the old one is
         # replaced: rule for tmp first, old rules and set out, new set in under the real name, tmp out.
@@ -494,7 +584,9 @@ class Blocklist:
                 hint="another rule still uses the set; remove it, or choose another name. The new entries are "
                 "active under the set %s meanwhile" % tmp,
             )
-        self.run([ipset, "restore"], data=nf.ipset_restore_script(name, version, self.cidrs[version], maxelem))
+        rc, out, err = self.fill_set(name, version, maxelem)
+        if rc != 0:
+            self.fail("ipset restore of %s failed (rc=%d): %s" % (name, rc, (err or out).strip()[:2000]), rc=rc)
         spec = nf.rule_spec(name, self.p["target"], self.p["ports"], self.p["protocol"])
         self.run([ipt, "-w", "-I", chain, "1"] + spec, what="inserting the rule for %s" % name)
         self.run([ipt, "-w", "-D", chain] + tmp_spec, what="removing the bridging rule")
@@ -532,6 +624,8 @@ class Blocklist:
         ipt = self.ipt(version)
         if not (present and first):
             self.run([ipt, "-w", "-I", chain, "1"] + spec, what="inserting the %s rule" % FAMILY_NAME[version])
+        if not present and not stale:
+            return  # no other rule uses the set: nothing to remove
         # then the old or misplaced copies (after: the set never goes unmatched), by position, last first
         rules = self.chain_rules(version)
         doomed = []
@@ -550,8 +644,9 @@ class Blocklist:
         ipset = self.bin("ipset")
         for version in self.versions:
             name = self.names[version]
-            cur = self.read_ipset(name)
-            self.note_diff(version, cur["ranges"] if cur and cur["ranges"] else [])
+            cur = self.read_ipset(name, version)
+            live = cur is not None and cur["keys"] is not None and cur["version"] == version
+            self.note_diff(version, nf.keys_to_ranges(version, cur["keys"]) if live else [])
             rules = [t for t in self.chain_rules(version) if nf._refers_to(t, self.p["chain"], name)]
             if rules:
                 self.result["rules_changed"].append(FAMILY_NAME[version])
@@ -779,10 +874,14 @@ class Blocklist:
         self.wanted()
         present = self.p["state"] == "present"
         if self.p["backend"] == "ipset":
-            if present:
-                self.ipset_present()
-            else:
-                self.ipset_absent()
+            try:
+                if present:
+                    self.ipset_present()
+                else:
+                    self.ipset_absent()
+            finally:
+                if self._netlink is not None:
+                    self._netlink.close()
         elif present:
             self.nft_present()
         else:

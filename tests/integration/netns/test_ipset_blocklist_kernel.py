@@ -12,6 +12,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import ipaddress
 import json
 import os
 import re
@@ -36,6 +37,20 @@ pytestmark = [
 ]
 
 
+RECORD = """
+import atexit, importlib, json, sys
+log, name, sys.argv = %r, %r, ["module", %r]
+module = importlib.import_module(name)
+calls, run = [], module.Blocklist.run
+def record(self, args, data=None, **kwargs):
+    calls.append([args[1:], data])
+    return run(self, args, data, **kwargs)
+module.Blocklist.run = record
+atexit.register(lambda: open(log, "w").write(json.dumps(calls)))
+module.main()
+"""
+
+
 class Netns:
     def __init__(self, name):
         self.name = name
@@ -53,11 +68,16 @@ class Netns:
             raise AssertionError("%s failed: %s %s" % (args, proc.stdout, proc.stderr))
         return proc
 
-    def module(self, tmp_path, check_mode=False, diff=True, **args):
+    def module(self, tmp_path, check_mode=False, diff=True, commands=None, **args):
+        """Run the module; with a path ``commands``, the commands it runs (and their input) are written there."""
         args = dict(args, _ansible_check_mode=check_mode, _ansible_diff=diff)
         path = tmp_path / ("args-%s.json" % secrets.token_hex(4))
         path.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": args}))
-        env_cmd = ["env", "PYTHONPATH=" + COLLECTIONS, sys.executable, "-m", MODULE, str(path)]
+        env_cmd = ["env", "PYTHONPATH=" + COLLECTIONS, sys.executable]
+        if commands:
+            env_cmd += ["-c", RECORD % (str(commands), MODULE, str(path))]
+        else:
+            env_cmd += ["-m", MODULE, str(path)]
         proc = self.sh(*env_cmd, check=False)
         try:
             result = json.loads(proc.stdout)
@@ -188,6 +208,51 @@ def test_swap_is_atomic(ns, tmp_path):
     assert "MISS" not in out
     assert int(out.strip().split("probes=")[1]) > 10
     assert len(ns.set_entries("wsbl")) == 1
+
+
+def test_thousands_of_entries_of_both_families_are_loaded_exactly(ns, tmp_path):
+    """Several netlink messages per set; prefixes of every length; then half of them changed."""
+    v4 = ["%d.%d.%d.0/%d" % (50 + i % 7, i // 256, i % 256, 24 + i % 9) for i in range(6000)]
+    v6 = ["2a00:%x:%x::/%d" % (i // 100, i % 100, 48 + i % 81) for i in range(3000)]
+    result = ns.module(tmp_path, name="wsbl", entries=v4 + v6, diff=False)
+    want4 = [str(n) for n in ipaddress.collapse_addresses(ipaddress.ip_network(c, strict=False) for c in v4)]
+    want6 = [str(n) for n in ipaddress.collapse_addresses(ipaddress.ip_network(c, strict=False) for c in v6)]
+    assert result["entries"] == {"ipv4": len(want4), "ipv6": len(want6)} and result["added_total"] == len(want4 + want6)
+    assert ns.set_entries("wsbl") == sorted(c.replace("/32", "") for c in want4)
+    assert ns.set_entries("wsbl6") == sorted(c.replace("/128", "") for c in want6)
+    changed = ns.module(tmp_path, name="wsbl", entries=v4[3000:] + v6[:1500], diff=False)
+    left4 = {str(n) for n in ipaddress.collapse_addresses(ipaddress.ip_network(c, strict=False) for c in v4[3000:])}
+    assert changed["reloaded"] == ["ipv4", "ipv6"] and changed["removed_total"] > 0
+    assert ns.set_entries("wsbl") == sorted(c.replace("/32", "") for c in left4)
+    again = ns.module(tmp_path, name="wsbl", entries=v4[3000:] + v6[:1500], diff=False)
+    assert again["changed"] is False
+
+
+def test_entries_go_over_netlink_not_through_ipset_text(ns, tmp_path):
+    """On a real kernel the sets are read and filled over netlink: the ipset tool only creates, swaps, renames."""
+    first, second = tmp_path / "first.json", tmp_path / "second.json"
+    ns.module(tmp_path, commands=first, name="wsbl", entries=ENTRIES)
+    result = ns.module(tmp_path, commands=second, name="wsbl", entries=ENTRIES[:2] + ["45.7.0.0/16"])
+    assert result["added"] == ["45.7.0.0/16"] and result["removed"] == ["45.9.9.9/32", "2a00:1::/64"]
+    assert ns.set_entries("wsbl") == ["45.1.2.0/23", "45.7.0.0/16"] and ns.set_entries("wsbl6") == []
+    calls = json.loads(first.read_text()) + json.loads(second.read_text())
+    ipset = [(args, data) for args, data in calls if args[0] in ("list", "restore", "rename", "swap", "destroy")]
+    assert ["restore"] in [args for args, _data in ipset] and ["rename", "wsbl-new", "wsbl"] in [a for a, _d in ipset]
+    assert "swap wsbl-new wsbl\ndestroy wsbl-new\n" in [data for _args, data in ipset]
+    assert not [args for args, _data in ipset if args[0] == "list"]
+    assert not [data for _args, data in ipset if data and "\nadd " in "\n" + data]
+
+
+def test_a_set_with_entry_options_is_read_with_ipset_list(ns, tmp_path):
+    """Entries with a timeout are not what the netlink reader takes: ipset list reads them, the result is the same."""
+    ns.sh("ipset", "create", "wsbl", "hash:net", "family", "inet", "timeout", "0")
+    ns.sh("ipset", "add", "wsbl", "45.1.2.0/24", "timeout", "0")
+    ns.sh("ipset", "add", "wsbl", "45.8.8.8", "timeout", "600")
+    result = ns.module(tmp_path, name="wsbl", entries=["45.1.2.0/24", "45.9.9.9"], family="ipv4")
+    assert result["added"] == ["45.9.9.9/32"] and result["removed"] == ["45.8.8.8/32"]
+    assert result["reloaded"] == ["ipv4"] and ns.set_entries("wsbl") == ["45.1.2.0/24", "45.9.9.9"]
+    assert " timeout " not in ns.set_header("wsbl")
+    assert ns.module(tmp_path, name="wsbl", entries=["45.1.2.0/24", "45.9.9.9"], family="ipv4")["changed"] is False
 
 
 def test_maxelem_grows_and_type_change_is_handled(ns, tmp_path):

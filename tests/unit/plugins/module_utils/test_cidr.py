@@ -183,3 +183,10 @@ def test_bulk_ranges_index_records_and_reuses_parses():
     index["192.0.2.9"] = (4, (1, 2))  # a recorded text is not parsed again
     again = _cidr.bulk_ranges(texts, index)
     assert (1, 2) in again[0][4] and again[1] == first[1]
+
+
+def test_merge_and_subtract_give_tuples_whatever_pairs_come_in():
+    merged = _cidr.merge_ranges([[5, 6], [1, 2], (3, 3)])
+    assert merged == [(1, 3), (5, 6)] and all(isinstance(r, tuple) for r in merged)
+    rest = _cidr.subtract_ranges([[1, 10], [20, 30]], [(5, 6)])
+    assert rest == [(1, 4), (7, 10), (20, 30)] and all(isinstance(r, tuple) for r in rest)
