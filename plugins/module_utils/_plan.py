@@ -101,10 +101,21 @@ def _time_text(value):
         return None
 
 
+def _not_later(a, b):
+    """Whether the time text ``a`` is not later than ``b``. Servers write their local time with its offset
+    (``+01:00``): texts with the same offset compare as text, others as the instants they name."""
+    if len(a) == len(b) and a[-6:] == b[-6:]:
+        return a <= b
+    try:
+        return parse_time(a) <= parse_time(b)
+    except (PlanError, TypeError, ValueError):
+        return a <= b
+
+
 def _tmin(a, b):
     if a is None:
         return b
-    if b is None or a <= b:
+    if b is None or _not_later(a, b):
         return a
     return b
 
@@ -112,7 +123,7 @@ def _tmin(a, b):
 def _tmax(a, b):
     if a is None:
         return b
-    if b is None or a >= b:
+    if b is None or _not_later(b, a):
         return a
     return b
 

@@ -393,3 +393,30 @@ def test_property_nothing_protected_is_ever_planned(hits, trusted):
         assert not pushed.contains(*_cidr.parse_address(text))
     # minimal: collapsing the plan again changes nothing
     assert _cidr.collapse(result["blocklist"]["ipv4"], min_prefix4=16)["ipv4"] == result["blocklist"]["ipv4"]
+
+
+def test_first_and_last_seen_compare_instants_across_server_time_zones():
+    """Servers write their local time: 10:30+02:00 is before 09:00+00:00, whatever the text says."""
+    data = {
+        "web1": stats({"45.7.7.7": client(3, 5, first="2026-01-01T10:30:00+02:00", last="2026-01-01T12:00:00+02:00")}),
+        "web2": stats({"45.7.7.7": client(3, 5, first="2026-01-01T09:00:00+00:00", last="2026-01-01T10:30:00+00:00")}),
+    }
+    opts = {"levels": {"address": {"min_offenses": 5}}}
+    result, _state = _plan.build_plan(data, protection(), opts, now=T0 + DAY)
+    entry = result["entries"][0]
+    assert entry["first_seen"] == "2026-01-01T10:30:00+02:00"  # 08:30 UTC
+    assert entry["last_seen"] == "2026-01-01T10:30:00+00:00"  # 10:30 UTC, after 10:00 UTC
+
+
+@pytest.mark.parametrize(
+    "a, b, expected",
+    [
+        ("2026-01-01T10:00:00+01:00", "2026-01-01T09:30:00+00:00", True),
+        ("2026-01-01T09:30:00+00:00", "2026-01-01T10:00:00+01:00", False),
+        ("2026-01-01T09:00:00Z", "2026-01-01T09:00:00+00:00", True),
+        ("2026-01-01T09:00:00+01:00", "2026-01-01T09:00:01+01:00", True),
+        ("not a time", "still not", True),  # unreadable: text order, no error
+    ],
+)
+def test_time_texts_compare_as_instants(a, b, expected):
+    assert _plan._not_later(a, b) is expected
