@@ -584,6 +584,36 @@ def test_a_ban_in_log_and_database_counts_once(tmp_path):
     assert result["fail2ban"] == {"recidive": {"bans": 1}, "web": {"bans": 3, "unbans": 1}}
 
 
+def test_one_client_across_access_error_and_fail2ban_logs_is_one_client(tmp_path):
+    """The same address, written three ways in three logs, adds up under one key."""
+    access = tmp_path / "access.log"
+    access.write_text(
+        ACCESS % ("::ffff:192.0.2.50", 0, 1, "/", 200, "-")
+        + ACCESS % ("192.0.2.50", 0, 2, "/wp-login.php", 404, "-")
+        + ACCESS % ("2001:DB8:0:0::7", 0, 3, "/", 200, "-")
+    )
+    error = tmp_path / "error.log"
+    error.write_text(
+        "[Wed Feb 03 10:00:04.000000 2021] [cgid:error] [pid 5:tid 6] [client 192.0.2.50:4321] AH01264: "
+        "script not found or unable to stat: /usr/lib/cgi-bin/x.cgi\n"
+        "[Wed Feb 03 10:00:05.000000 2021] [cgid:error] [pid 5:tid 6] [client 2001:db8::7:4321] AH01264: "
+        "script not found or unable to stat: /usr/lib/cgi-bin/y.cgi\n"
+    )
+    f2b = tmp_path / "fail2ban.log"
+    f2b.write_text("2021-02-03 10:00:06,000 fail2ban.actions [1]: NOTICE  [web] Ban 192.0.2.50\n")
+    result, _state, _warnings = run(
+        access_logs=[str(access)], error_logs=[str(error)], fail2ban_logs=[str(f2b)], tripwire_paths=["/wp-login.php"]
+    )
+    assert sorted(result["clients"]) == ["192.0.2.50", "2001:db8::7"]
+    one = result["clients"]["192.0.2.50"]
+    assert one["hits"] == 2
+    # /wp-login.php answered 404 is a missing script too (a .php path)
+    assert one["offenses"] == {"tripwire": 1, "missing_script": 2, "fail2ban": 1}
+    assert result["clients"]["2001:db8::7"]["offenses"] == {"missing_script": 1}
+    assert result["networks"]["24"]["192.0.2.0/24"]["hosts"] == 1
+    assert result["networks"]["64"]["2001:db8::/64"]["hits"] == 1
+
+
 def test_first_and_last_seen_across_logs_of_different_sites(tmp_path):
     """Two vhosts' logs are read one after the other; first/last seen are still the min/max times."""
     (tmp_path / "a_access.log").write_text(access_line("192.0.2.1", 5, 0) + access_line("192.0.2.1", 6, 0))
