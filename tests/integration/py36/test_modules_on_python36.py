@@ -1,0 +1,172 @@
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the fleetguard.webshield project
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The modules run on a real Python 3.6 (the oldest target Python the collection supports), with the
+module_utils of ansible-core 2.16 (the last ansible-core that manages Python 3.6 targets), and give the same
+results as on the controller's Python.
+
+vermin checks the syntax and the standard library calls of the modules statically; this runs them. The
+interpreter is ``python3.6`` on PATH or pyenv's 3.6 (present on this project's machines); without one the
+tests are skipped and say so.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import glob
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
+COLLECTIONS = os.path.join(ROOT, ".cache", "collections")
+FIXTURES = os.path.join(ROOT, "tests", "fixtures", "logs")
+PREFIX = "ansible_collections.fleetguard.webshield.plugins.modules."
+
+
+def _python36():
+    """A working Python 3.6: pyenv's, else python3.6 on PATH (a pyenv shim on PATH may not run)."""
+    candidates = sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.6*/bin/python3.6")), reverse=True)
+    candidates.append(shutil.which("python3.6"))
+    for path in filter(None, candidates):
+        try:
+            out = subprocess.run(
+                [path, "-c", "import sys; print(sys.version_info[:2] == (3, 6))"],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                check=False,
+                timeout=30,
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        if out.stdout.strip() == b"True":
+            return path
+    return None
+
+
+def _core216():
+    """site-packages of the ansible-core 2.16 virtual environment scripts/setup.sh makes."""
+    found = sorted(glob.glob(os.path.join(ROOT, ".venv-core216", "lib", "python3*", "site-packages")))
+    return found[-1] if found else None
+
+
+PY36 = _python36()
+CORE216 = _core216()
+
+pytestmark = pytest.mark.skipif(
+    PY36 is None or CORE216 is None, reason="needs a Python 3.6 interpreter and .venv-core216 (scripts/setup.sh)"
+)
+
+
+def run_module(python, name, args, tmp_path, prefix=()):
+    """Run module ``name`` as Ansible does (args file), with ``python``; returns its JSON result."""
+    path = tmp_path / ("args-%s.json" % secrets.token_hex(4))
+    path.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": args}))
+    pythonpath = COLLECTIONS if python == sys.executable else COLLECTIONS + os.pathsep + CORE216
+    cmd = list(prefix) + ["env", "PYTHONPATH=" + pythonpath, python, "-m", PREFIX + name, str(path)]
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, check=False)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    try:
+        return json.loads(proc.stdout)
+    except ValueError:
+        raise AssertionError("%s: output is not JSON: %s %s" % (python, proc.stdout[-2000:], proc.stderr[-2000:]))
+
+
+def _comparable(result):
+    """The result without what differs by ansible-core version (warning objects, the invocation) and time."""
+    result = dict(result)
+    for key in ("invocation", "warnings", "deprecations"):
+        result.pop(key, None)
+    result["summary"] = dict(result["summary"], seconds=None)
+    return result
+
+
+def test_python36_is_really_3_6():
+    out = subprocess.run([PY36, "-c", "import sys; print(sys.version_info[:2])"], stdout=subprocess.PIPE, check=True)
+    assert out.stdout.strip() == b"(3, 6)"
+
+
+def test_offender_stats_on_python36_matches_the_controller(tmp_path):
+    """Every sample log (access, error, fail2ban), state file written: the same result on 3.6 and 3.11."""
+    args = {
+        "access_logs": [os.path.join(FIXTURES, "webshield-" + n) for n in ("redirect", "tripwire", "flood")],
+        "error_logs": [os.path.join(FIXTURES, "webshield-noscript")],
+        "fail2ban_logs": [os.path.join(FIXTURES, "webshield-recidive")],
+        "missing": "fail",
+        "flood_windows": [{"seconds": 60, "requests": 3}],  # the flood sample log's threshold
+        "tripwire_paths": ["/wp-login.php", "/.env"],
+        "top": 50,
+        "state_file": str(tmp_path / "state-36.json"),
+    }
+    old = run_module(PY36, "offender_stats", args, tmp_path)
+    new = run_module(sys.executable, "offender_stats", dict(args, state_file=str(tmp_path / "state-3.json")), tmp_path)
+    assert not old.get("failed"), old.get("msg")
+    assert old["summary"]["lines"] > 20 and not old.get("warnings")
+    assert {"tripwire", "missing_script", "open_redirect", "fail2ban", "flood"} <= set(
+        det for client in old["clients"].values() for det in client["offenses"]
+    )
+    assert _comparable(old) == _comparable(new)
+    with open(str(tmp_path / "state-36.json")) as a, open(str(tmp_path / "state-3.json")) as b:
+        assert json.load(a)["files"] == json.load(b)["files"]
+
+
+def test_offender_stats_two_processes_on_python36(tmp_path):
+    """A log over the two-process threshold (48 MiB): fork, the part-by-part merge and pickling on 3.6."""
+    log = tmp_path / "access.log"
+    line = '%s - - [03/Feb/2021:10:%02d:%02d +0000] "GET %s HTTP/1.1" %d 512 "-" "Mozilla/5.0 \\"x\\""\n'
+    rows = []
+    for i in range(4000):
+        client = "192.0.%d.%d" % (i % 50, i % 200) if i % 7 else "2001:db8::%x" % (i % 300)
+        path = ("/", "/wp-login.php", "/cgi-bin/x.cgi", "/go?u=http%3A%2F%2Fevil.example%2F")[i % 4]
+        rows.append(line % (client, (i // 60) % 60, i % 60, path, 404 if i % 3 else 200))
+    block = "".join(rows)
+    with open(str(log), "w") as fobj:
+        for _i in range(50 * 2**20 // len(block) + 1):
+            fobj.write(block)
+    args = {"access_logs": [str(log)], "tripwire_paths": ["/wp-login.php"], "workers": 2, "top": 20}
+    old = run_module(PY36, "offender_stats", args, tmp_path)
+    new = run_module(sys.executable, "offender_stats", args, tmp_path)
+    assert not old.get("failed"), old.get("msg")
+    assert old["summary"]["lines"] == new["summary"]["lines"] > 250000
+    assert _comparable(old) == _comparable(new)
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or not all(shutil.which(b) for b in ("ip", "ipset", "iptables")),
+    reason="needs root, iproute2, ipset and iptables",
+)
+def test_ipset_blocklist_on_python36_in_a_network_namespace(tmp_path):
+    """Load, rerun unchanged, change and remove a set on the real kernel with Python 3.6."""
+    ns = "wsf-py36-" + secrets.token_hex(3)
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    try:
+        inside = ["ip", "netns", "exec", ns]
+        entries = ["198.51.100.0/25", "198.51.100.128/25", "203.0.113.7", "2001:db8:5::/48"]
+        first = run_module(PY36, "ipset_blocklist", {"name": "wsf36", "entries": entries}, tmp_path, inside)
+        assert first.get("changed") is True, first
+        listed = subprocess.run(
+            inside + ["ipset", "list", "wsf36", "-o", "save"],
+            stdout=subprocess.PIPE,
+            universal_newlines=True,
+            check=True,
+        ).stdout
+        assert sorted(row.split()[2] for row in listed.splitlines() if row.startswith("add ")) == [
+            "198.51.100.0/24",
+            "203.0.113.7",
+        ]
+        again = run_module(PY36, "ipset_blocklist", {"name": "wsf36", "entries": entries}, tmp_path, inside)
+        assert again.get("changed") is False, again
+        changed = run_module(PY36, "ipset_blocklist", {"name": "wsf36", "entries": entries[2:]}, tmp_path, inside)
+        assert changed["changed"] is True and changed["removed"] == ["198.51.100.0/24"]
+        gone = run_module(PY36, "ipset_blocklist", {"name": "wsf36", "state": "absent"}, tmp_path, inside)
+        assert gone["changed"] is True
+        listing = subprocess.run(inside + ["ipset", "list", "wsf36"], stderr=subprocess.DEVNULL, check=False)
+        assert listing.returncode != 0
+    finally:
+        subprocess.run(["ip", "netns", "del", ns], check=False)
