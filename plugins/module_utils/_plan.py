@@ -101,15 +101,15 @@ def _time_text(value):
         return None
 
 
-def _not_later(a, b):
-    """Whether the time text ``a`` is not later than ``b``. Servers write their local time with its offset
-    (``+01:00``): texts with the same offset compare as text, others as the instants they name."""
-    if len(a) == len(b) and a[-6:] == b[-6:]:
-        return a <= b
+def _not_later(this, that):
+    """Whether the time text ``this`` is not later than ``that``. Servers write their local time with its
+    offset (``+01:00``): texts with the same offset compare as text, others as the instants they name."""
+    if len(this) == len(that) and this[-6:] == that[-6:]:
+        return this <= that
     try:
-        return parse_time(a) <= parse_time(b)
+        return parse_time(this) <= parse_time(that)
     except (PlanError, TypeError, ValueError):
-        return a <= b
+        return this <= that
 
 
 def _tmin(a, b):
