@@ -532,10 +532,7 @@ class Blocklist:
         if netlink is not None:
             count = len(self.keys[version])
             create = nf.ipset_create_line(setname, version, count, maxelem, nf.hashsize_for(count, 2)) + "\n"
-            rc, out, err = self.run([ipset, "restore"], data=create, check_rc=False)
-            if rc != 0 and "already exists" in err:
-                self.run([ipset, "destroy", setname], check_rc=False)
-                rc, out, err = self.run([ipset, "restore"], data=create, check_rc=False)
+            rc, out, err = self.restore_new(setname, create)
             if rc == 0:
                 try:
                     netlink.send(nf.ipset_add_messages(setname, version, self.keys[version]))
@@ -543,7 +540,12 @@ class Blocklist:
                 except (OSError, nf.NetfilterError) as exc:
                     self.debug("netlink load of %s: %s; loading it with ipset restore" % (setname, exc))
             self.run([ipset, "destroy", setname], check_rc=False)
-        script = nf.ipset_restore_script(setname, version, self.cidrs[version], maxelem)
+        return self.restore_new(setname, nf.ipset_restore_script(setname, version, self.cidrs[version], maxelem))
+
+    def restore_new(self, setname, script):
+        """``ipset restore`` of ``script``, which creates ``setname``; a leftover of an interrupted run under that
+        name is destroyed first when the create reports it exists. Returns ``(rc, out, err)``."""
+        ipset = self.bin("ipset")
         rc, out, err = self.run([ipset, "restore"], data=script, check_rc=False)
         if rc != 0 and "already exists" in err:
             self.run([ipset, "destroy", setname], check_rc=False)
