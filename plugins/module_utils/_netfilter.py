@@ -222,14 +222,6 @@ def set_difference(version, want, want_keys, live_keys):
     return added, removed, added_count, removed_count
 
 
-def set_ranges(entries):
-    """Merged ranges of the entries read from a set (``1.2.3.4`` and ``1.2.3.0/24`` spellings)."""
-    ranges, errors = split_entries(entries)
-    if errors:
-        raise NetfilterError("unreadable set entries: %s" % "; ".join(errors[:5]))
-    return ranges
-
-
 def ipset_create_line(name, version, count, maxelem=None, hashsize=None):
     return "create %s %s family %s hashsize %d maxelem %d" % (
         name,
