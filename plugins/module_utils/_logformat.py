@@ -125,6 +125,11 @@ _WORD = re.compile(rb"\w+\Z")
 _MARK = "\x01%s%d\x01"
 
 
+def _words(pieces):
+    """The words of the unquoted pieces of one position in every line (line breaks separate words too)."""
+    return b" ".join(pieces).split()
+
+
 class Splitter:
     """Fields of a block of lines as columns (lists), without a regex.
 
@@ -216,15 +221,7 @@ class Splitter:
         p = buf.split(b'"')
         if len(p) != quotes * n + 1:
             return None
-        out = []
-        for j in range(quotes):
-            if j % 2:
-                out.append(p[j::quotes])
-            elif j == 0:
-                out.append(b" ".join(p[0::quotes]).split())
-            else:
-                out.append(b" ".join(p[j::quotes]).split())
-        return out
+        return [p[j::quotes] if j % 2 else _words(p[j::quotes]) for j in range(quotes)]
 
     def columns(self, buf, n):
         """``{field: list}`` for the ``n`` lines of ``buf`` (complete lines), or None (see the class)."""
@@ -264,7 +261,7 @@ class Splitter:
                     return None
                 continue
             _kind, j, stride, extra = check
-            got = b" ".join(heads if j == 0 else p[j::quotes]).split()
+            got = _words(heads if j == 0 else p[j::quotes])
             if len(got) != stride * n + extra:
                 return None
             tokens[j] = got

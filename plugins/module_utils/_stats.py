@@ -777,25 +777,24 @@ class Stats:
             for c, e in theirs.items():
                 if mine.get(c, -1) < e:
                     mine[c] = e
-        else:  # counters
-            mine = getattr(self, name)
-            if len(theirs) > len(mine):
-                theirs.update(mine)
-                setattr(self, name, theirs)
-            else:
-                mine.update(theirs)
+        else:
+            self._merge_counter(name, theirs)
+
+    def _merge_counter(self, name, theirs):
+        """Add the Counter ``theirs`` to this Stats' Counter ``name`` (the smaller one into the larger)."""
+        mine = getattr(self, name)
+        if len(theirs) > len(mine):
+            theirs.update(mine)
+            setattr(self, name, theirs)
+        else:
+            mine.update(theirs)
 
     def merge(self, other):
         """Add another Stats (from a worker that read a later part of the input)."""
         for name in self.PARTS:
             self.merge_part(name, getattr(other, name))
         for name in ("pages", "refs", "day_hits", "day_clients"):
-            mine, theirs = getattr(self, name), getattr(other, name)
-            if len(theirs) > len(mine):
-                theirs.update(mine)
-                setattr(self, name, theirs)
-            else:
-                mine.update(theirs)
+            self._merge_counter(name, getattr(other, name))
         self.tracked |= other.tracked
         for name in ("lines", "bytes", "malformed", "matched", "bad_clients"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
@@ -1037,8 +1036,8 @@ def add_access_block(stats, buf, fmt):
         return
     cols = fmt.splitter.columns(buf, n) if fmt.splitter is not None else None
     if cols is not None:
-        nrows = len(cols["client"])
-        blank = [b"-"] * nrows if len(cols) < 6 else None
+        # a field the format lacks is "-" on every line, as the regex path's _column gives it
+        blank = None if {"target", "status", "referer"} <= cols.keys() else [b"-"] * n
         stats.add_access_columns(
             cols["client"],
             stats.times.epochs(cols["time"], cols["zone"]),
