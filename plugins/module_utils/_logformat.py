@@ -291,6 +291,10 @@ class Splitter:
             cols["target"] = self._targets(cols["target"])
         return cols
 
+    def release(self):
+        """Let go of the pieces of the block read last (``line`` is not called for it any more)."""
+        self.pieces, self.escaped = (), False
+
     def line(self, i):
         """The raw text of line ``i`` of the block ``columns`` read last (put back together from its pieces)."""
         p, quotes = self.pieces, self.quotes

@@ -1046,7 +1046,7 @@ def add_access_block(stats, buf, fmt):
             referers=cols.get("referer", blank),
             lines=fmt.splitter.line if stats.cfg.sample_lines else None,
         )
-        fmt.splitter.pieces = ()
+        fmt.splitter.release()
         return
     rows = fmt.fast.findall(buf)
     nfast = len(rows)
