@@ -234,6 +234,11 @@ class Splitter:
             # becomes \x01 here (a byte Apache never writes as is) and '"' again in the values.
             if b"\x01" in buf:
                 return None
+            if b"\\\\" not in buf:
+                # no escaped backslash: every backslash before a quote escapes it (one pass, one copy)
+                if b'\\"' in buf:
+                    buf, escaped = buf.replace(b'\\"', b"\\\x01"), True
+                pos = -1
             work = None
             while pos >= 0:
                 if buf[pos + 1 : pos + 2] == b'"':

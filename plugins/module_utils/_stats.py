@@ -91,6 +91,26 @@ def normalize_address(text):
     return str(addr)
 
 
+def _client_name(raw):
+    """The normalised address of a raw client field (bytes), or None."""
+    return normalize_address(raw.decode("utf-8", "replace"))
+
+
+class _Memo(dict):
+    """A dict that computes a missing value with ``make`` and keeps it: ``map(memo.__getitem__, keys)``
+    stays in C for every key seen before and calls ``make`` once per new key."""
+
+    __slots__ = ("make",)
+
+    def __init__(self, make):
+        dict.__init__(self)
+        self.make = make
+
+    def __missing__(self, key):
+        value = self[key] = self.make(key)
+        return value
+
+
 def network_of(address, prefix, version):
     """CIDR text of the ``prefix``-bit network holding ``address`` if it is an IPv``version`` address."""
     if (":" in address) != (version == 6):
@@ -329,7 +349,7 @@ class Stats:
         self.ban_keys = set()
         self._path_of = {}
         self._target_class = {}
-        self._names = {}  # raw client field -> normalised address (None: not an address)
+        self._names = _Memo(_client_name)  # raw client field -> normalised address (None: not an address)
         self.bad_clients = 0  # lines whose client field is not an IP address (part of malformed)
 
     # -- helpers -----------------------------------------------------------------------------
@@ -438,8 +458,6 @@ class Stats:
         names = self._names
         if len(names) > 100000:
             names.clear()
-        for raw in set(raw_clients).difference(names):
-            names[raw] = normalize_address(raw.decode("utf-8", "replace"))
         clients = list(map(names.__getitem__, raw_clients))
         del raw_clients
         if None in eps or None in clients or cfg.since is not None or cfg.until is not None:
@@ -579,6 +597,7 @@ class Stats:
 
         # Per-client detail for the tracked clients (bounded memory, see __init__).
         tracked = self._track(per_client)
+        mask = None  # the rows of tracked clients (None: every row)
         if len(tracked) == len(per_client):
             self.cps.update(zip(clients, paths, statuses))
             self.cref.update(zip(clients, referers))
@@ -587,12 +606,13 @@ class Stats:
             self.cps.update(zip(compress(clients, mask), compress(paths, mask), compress(statuses, mask)))
             self.cref.update(zip(compress(clients, mask), compress(referers, mask)))
         if cfg.day_pages and tracked:
-            self._count_page_clients(clients, paths, days, dlo, tracked)
+            self._count_page_clients(clients, paths, days, dlo, mask)
         self._block_lines = None  # the block's buffer and rows can go
 
-    def _count_page_clients(self, clients, paths, days, dlo, tracked):
+    def _count_page_clients(self, clients, paths, days, dlo, tracked_rows):
         """Clients per day and page for the drill-down: the tracked clients' hits on each day's leading
-        pages (twice as many as the result shows, so a page that overtakes another is counted)."""
+        pages (twice as many as the result shows, so a page that overtakes another is counted).
+        ``tracked_rows``: True for the rows of tracked clients (None: every row)."""
         want = 2 * self.cfg.day_pages
         lead = {}
         for day in [dlo] if days is None else set(days):
@@ -608,7 +628,7 @@ class Stats:
             pairs = set((day, path) for day, top in lead.items() for path in top)
             mask = map(pairs.__contains__, zip(days, paths))
             daycol = days
-        mask = list(map(and_, mask, map(tracked.__contains__, clients)))
+        mask = list(mask if tracked_rows is None else map(and_, mask, tracked_rows))
         self.dpc.update(zip(compress(clients, mask), compress(daycol, mask), compress(paths, mask)))
 
     def prune_tracked(self):
@@ -738,7 +758,7 @@ class Stats:
         self.times = TimeParser()
         self._day_seen = None
         self._block_lines = None
-        self._names = {}
+        self._names = _Memo(_client_name)
         self._path_of = {}
         self._target_class = {}
 

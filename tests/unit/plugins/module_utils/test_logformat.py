@@ -206,6 +206,23 @@ def test_splitter_reads_combined_lines_as_the_regex_does(lines):
 
 
 @pytest.mark.parametrize(
+    "line",
+    [
+        # escaped quotes and no escaped backslash (the block is read with one replace)
+        b'192.0.2.1 - - [10/Oct/2000:13:55:36 -0700] "GET /q\\"x HTTP/1.1" 200 5 "a \\"b\\"" "\\"UA\\""',
+        # an escaped backslash before a closing quote beside an escaped quote (read backslash by backslash)
+        b'192.0.2.1 - - [10/Oct/2000:13:55:36 -0700] "GET / HTTP/1.1" 200 5 "ends \\\\" "x \\"y\\" \\\\"',
+    ],
+)
+def test_splitter_reads_escaped_quotes_and_backslashes(line):
+    fmt = AccessFormat("combined")
+    buf = (line + b"\n") * 3
+    got = _splitter_columns(fmt, buf)
+    assert got is not None and got == _regex_columns(fmt, buf)
+    assert [fmt.splitter.line(i) for i in range(3)] == [line] * 3
+
+
+@pytest.mark.parametrize(
     "preset, line",
     [
         ("common", b'192.0.2.1 - frank [10/Oct/2000:13:55:36 -0700] "GET /a.gif HTTP/1.0" 200 2326'),
