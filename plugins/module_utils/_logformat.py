@@ -238,17 +238,17 @@ class Splitter:
                 # no escaped backslash: every backslash before a quote escapes it (one pass, one copy)
                 if b'\\"' in buf:
                     buf, escaped = buf.replace(b'\\"', b"\\\x01"), True
-                pos = -1
-            work = None
-            while pos >= 0:
-                if buf[pos + 1 : pos + 2] == b'"':
-                    if work is None:
-                        work = bytearray(buf)
-                    work[pos + 1] = 1
-                pos = buf.find(b"\\", pos + 2)
-            if work is not None:
-                buf, escaped = bytes(work), True
-                del work
+            else:
+                work = None
+                while pos >= 0:
+                    if buf[pos + 1 : pos + 2] == b'"':
+                        if work is None:
+                            work = bytearray(buf)
+                        work[pos + 1] = 1
+                    pos = buf.find(b"\\", pos + 2)
+                if work is not None:
+                    buf, escaped = bytes(work), True
+                    del work
         quotes = self.quotes
         p = buf.split(b'"')
         if len(p) != quotes * n + 1:

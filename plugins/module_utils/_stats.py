@@ -129,18 +129,18 @@ class TimeParser:
         self.zones = {}  # zone token -> date token -> epoch, for the splitter's columns
         self._minutes = {}
 
-    def parse_many(self, stamps):
-        """Parse every ``%t`` value of ``stamps`` into the cache (the loop of ``access``, inlined)."""
-        cache, minutes, seconds = self.cache, self._minutes, _SECONDS
-        if len(minutes) > 100000:
-            minutes.clear()
-        for ts in stamps:
-            minute = ts[:17] + ts[20:]
-            base = minutes.get(minute, False)
-            if base is False:
-                base = minutes[minute] = _minute_epoch(ts)
-            sec = seconds.get(ts[17:20])
-            cache[ts] = None if base is None or sec is None else base + sec
+    def _parse(self, ts):
+        """``03/Feb/2021:10:11:12 +0000`` (bytes) -> epoch seconds or None, without the cache of texts:
+        the minute is parsed once per distinct minute, the seconds come from a table."""
+        minutes = self._minutes
+        minute = ts[:17] + ts[20:]
+        base = minutes.get(minute, False)
+        if base is False:
+            if len(minutes) > 100000:
+                minutes.clear()
+            base = minutes[minute] = _minute_epoch(ts)
+        sec = _SECONDS.get(ts[17:20])
+        return None if base is None or sec is None else base + sec
 
     def epochs(self, dates, zones):
         """Epochs of the splitter's ``[dd/Mon/yyyy:hh:mm:ss`` and ``+hhmm]`` token columns (None: malformed)."""
@@ -159,20 +159,9 @@ class TimeParser:
         if zone[-1:] != b"]":
             cache.update(dict.fromkeys(new))
             return list(map(cache.__getitem__, dates))
-        # The loop of ``access``, inlined: one minute parsed per distinct minute, the seconds from a table.
-        tail, minutes, seconds = b" " + zone[:-1], self._minutes, _SECONDS
-        if len(minutes) > 100000:
-            minutes.clear()
+        tail, parse = b" " + zone[:-1], self._parse
         for d in new:
-            if len(d) != 21 or d[:1] != b"[":
-                cache[d] = None
-                continue
-            minute = d[1:18] + tail
-            base = minutes.get(minute, False)
-            if base is False:
-                base = minutes[minute] = _minute_epoch(d[1:] + tail)
-            sec = seconds.get(d[18:21])
-            cache[d] = None if base is None or sec is None else base + sec
+            cache[d] = parse(d[1:] + tail) if len(d) == 21 and d[:1] == b"[" else None
         return list(map(cache.__getitem__, dates))
 
     def texts(self, stamps):
@@ -180,7 +169,9 @@ class TimeParser:
         cache = self.cache
         if len(cache) > 50000:
             cache.clear()
-        self.parse_many(set(stamps).difference(cache))
+        parse = self._parse
+        for ts in set(stamps).difference(cache):
+            cache[ts] = parse(ts)
         return list(map(cache.__getitem__, stamps))
 
     def access(self, ts):
@@ -188,16 +179,7 @@ class TimeParser:
         cache = self.cache
         if ts in cache:
             return cache[ts]
-        value = None
-        minute = ts[:17] + ts[20:]
-        base = self._minutes.get(minute, False)
-        if base is False:
-            if len(self._minutes) > 100000:
-                self._minutes.clear()
-            base = self._minutes[minute] = _minute_epoch(ts)
-        if base is not None and ts[17:18] == b":" and ts[18:20].isdigit() and int(ts[18:20]) < 61:
-            value = base + int(ts[18:20])
-        cache[ts] = value
+        value = cache[ts] = self._parse(ts)
         return value
 
 
@@ -700,13 +682,10 @@ class Stats:
                 pair = (clients[i], paths[i])
                 if pair in cand:
                     rows_of[pair].append(i)
-            old_of = defaultdict(list)
-            if tc:
-                for c, p, t in compress(zip(tc, tp, te), map(cand.__contains__, zip(tc, tp))):
-                    old_of[(c, p)].append(t)
+            old_of = self._flood_context(cand)
             lines = self._block_lines
             for p, idx in rows_of.items():
-                old = sorted(old_of.get(p, ()))
+                old = old_of.get(p, [])
                 new = sorted(map(eps.__getitem__, idx))
                 seq = old + new if not old or old[-1] <= new[0] else sorted(old + new)
                 n_off = flood_offences(seq, cfg.flood_windows, len(old))
@@ -848,9 +827,7 @@ class Stats:
 
     # -- output ------------------------------------------------------------------------------
 
-    def result(
-        self, top=100, prefixes=(24, 16), prefixes6=(64, 48), top_pages=10, top_networks=10000, *, top_day_pages=20
-    ):
+    def result(self, top=100, prefixes=(24, 16), prefixes6=(64, 48), top_pages=10, top_networks=10000):
         """Build the module's output dictionaries (interface for blocklist_plan and report)."""
         hits, first, last = self.hits, self.first, self.last
         off_total = self.offcount
@@ -921,7 +898,7 @@ class Stats:
             )
 
         days = {}
-        day_pages = self._day_pages(top_day_pages) if self.cfg.day_pages and top_day_pages else None
+        day_pages = self._day_pages(self.cfg.day_pages) if self.cfg.day_pages else None
         for day in sorted(set(self.day_hits) | set(day_off)):
             key = datetime.fromtimestamp(day).date().isoformat()
             days[key] = {
@@ -946,7 +923,7 @@ class Stats:
         ``top_n`` heaviest clients (from the tracked clients' detail)."""
         chosen = {}
         for day, counter in self.day_pages.items():
-            for path, n in heapq.nsmallest(top_n, counter.items(), key=lambda kv: (-kv[1], kv[0])):
+            for path, n in _top(counter, top_n):
                 chosen[(day, path)] = n
         by_page = defaultdict(Counter)
         for (c, day, path), n in self.dpc.items():

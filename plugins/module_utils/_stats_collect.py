@@ -345,7 +345,6 @@ def _collect(opts):
         prefixes6=opts["prefixes6"],
         top_pages=opts["top_pages"],
         top_networks=opts["top_networks"],
-        top_day_pages=opts.get("top_day_pages", 0),
     )
     if stats.bad_clients:
         warnings.append(
