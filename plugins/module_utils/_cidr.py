@@ -225,12 +225,10 @@ def ranges_to_cidrs(version, ranges, min_prefix=0):
     return out
 
 
-def bulk_ranges(texts, index=None):
+def bulk_ranges(texts):
     """Parse many CIDR texts fast: ``({4: [(start, end)...], 6: [...]}, errors)``, unsorted, unmerged.
 
     ``a.b.c.d`` and ``a.b.c.d/nn`` take a fast path; everything else goes through :func:`parse_cidr`.
-    With a dict ``index``, every text parsed is also recorded there as ``text: (version, (start, end))`` and a
-    text already in it is not parsed again (its recorded range is used).
     """
     raw = {4: [], 6: []}
     raw4 = raw[4]
@@ -240,11 +238,6 @@ def bulk_ranges(texts, index=None):
     from_bytes = int.from_bytes
     masks = _MASKS4
     for text in texts:
-        if index is not None:
-            known = index.get(text)
-            if known is not None:
-                raw[known[0]].append(known[1])
-                continue
         try:
             addr, sep, plen = text.partition("/")
             value = from_bytes(pton(af4, addr), "big")
@@ -260,8 +253,6 @@ def bulk_ranges(texts, index=None):
             else:
                 pair = (value, value)
             raw4.append(pair)
-            if index is not None:
-                index[text] = (4, pair)
             continue
         except (OSError, ValueError, TypeError, AttributeError):
             pass
@@ -271,8 +262,6 @@ def bulk_ranges(texts, index=None):
             errors.append(str(exc))
             continue
         raw[version].append((start, end))
-        if index is not None:
-            index[text] = (version, (start, end))
     return raw, errors
 
 

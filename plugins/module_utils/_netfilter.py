@@ -76,15 +76,7 @@ def split_entries(entries):
 
 def count_blocks(version, ranges):
     """How many CIDRs ``ranges_to_set_entries`` would make, without formatting them."""
-    bits = _cidr.BITS[version]
-    count = 0
-    for start, end in ranges:
-        size = end - start + 1
-        if not size & (size - 1) and not start & (size - 1) and size < 1 << bits:
-            count += 1  # already one aligned block (the usual case)
-        else:
-            count += len(_cidr.range_to_blocks(start, end, bits, 1))
-    return count
+    return len(set_keys(version, ranges))
 
 
 def ranges_to_set_entries(version, ranges):

@@ -459,11 +459,9 @@ class Blocklist:
                 info = nf.parse_ipset_dump(netlink.dump(nf.ipset_list_message(name, version)))
                 info["keys"] = set(info["keys"])
                 return info
-            except nf.NetlinkError as exc:
-                if exc.errno == errno.ENOENT:
-                    return None
-                self.debug("netlink list of %s: %s; reading it with ipset" % (name, exc))
             except (OSError, nf.NetfilterError) as exc:  # another type, entries with options: the ipset tool
+                if isinstance(exc, nf.NetlinkError) and exc.errno == errno.ENOENT:
+                    return None  # no such set
                 self.debug("netlink list of %s: %s; reading it with ipset" % (name, exc))
         rc, out, err = self.run([self.bin("ipset"), "list", name, "-o", "save"], check_rc=False)
         if rc != 0:
@@ -509,10 +507,15 @@ class Blocklist:
                 current = nf.keys_to_ranges(cur["version"], cur["keys"]) if cur["version"] == version else []
                 changes = None
             self.note_diff(version, current, changes)
-            differs = bool(changes[0] or changes[1]) if changes is not None else current != want
-            differs = differs or (cur is not None and cur["keys"] is None)  # entries not understood: reload
-            resize = compatible and (cur["maxelem"] < count or self.p["maxelem"] not in (None, 0, cur["maxelem"]))
-            if not compatible or differs or resize:
+            reload = (
+                not compatible  # changes is None only here
+                or cur["keys"] is None  # entries not understood
+                or changes[0]
+                or changes[1]
+                or cur["maxelem"] < count  # resize
+                or self.p["maxelem"] not in (None, 0, cur["maxelem"])
+            )
+            if reload:
                 self.result["reloaded"].append(FAMILY_NAME[version])
                 if not self.check:
                     self.load_set(version, name, cur, compatible, want_max)

@@ -173,16 +173,14 @@ def test_subtract_covers_exactly_the_difference(cands, holes):
     )
 
 
-def test_bulk_ranges_index_records_and_reuses_parses():
+def test_bulk_ranges_parses_fast_and_long_spellings():
     texts = ["192.0.2.7/24", "192.0.2.9", "2001:db8::1/32", "::ffff:192.0.2.1", "192.0.2.0/024", "bad"]
-    index = {}
-    first = _cidr.bulk_ranges(texts, index)
-    assert first == _cidr.bulk_ranges(texts)
-    assert index["192.0.2.7/24"] == (4, (0xC0000200, 0xC00002FF)) and index["::ffff:192.0.2.1"][0] == 4
-    assert index["192.0.2.0/024"] == (4, (0xC0000200, 0xC00002FF)) and "bad" not in index
-    index["192.0.2.9"] = (4, (1, 2))  # a recorded text is not parsed again
-    again = _cidr.bulk_ranges(texts, index)
-    assert (1, 2) in again[0][4] and again[1] == first[1]
+    raw, errors = _cidr.bulk_ranges(texts)
+    assert raw[4] == [(0xC0000200, 0xC00002FF), (0xC0000209, 0xC0000209), (0xC0000201, 0xC0000201)] + [
+        (0xC0000200, 0xC00002FF)
+    ]
+    assert raw[6] == [(0x20010DB8 << 96, (0x20010DB8 << 96) | ((1 << 96) - 1))]
+    assert len(errors) == 1 and "bad" in errors[0]
 
 
 def test_merge_and_subtract_give_tuples_whatever_pairs_come_in():
