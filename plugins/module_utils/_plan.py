@@ -103,8 +103,8 @@ def _time_text(value):
 
 def _not_later(this, that):
     """Whether the time text ``this`` is not later than ``that``. Servers write their local time with its
-    offset (``+01:00``): texts with the same offset compare as text, others as the instants they name."""
-    if len(this) == len(that) and this[-6:] == that[-6:]:
+    offset (``+01:00``) or ``Z``: texts with the same offset compare as text, others as the instants they name."""
+    if len(this) == len(that) and (this[-6:] == that[-6:] or this[-1:] == that[-1:] == "Z"):
         return this <= that
     try:
         return parse_time(this) <= parse_time(that)

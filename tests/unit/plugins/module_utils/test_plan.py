@@ -415,6 +415,8 @@ def test_first_and_last_seen_compare_instants_across_server_time_zones():
         ("2026-01-01T09:30:00+00:00", "2026-01-01T10:00:00+01:00", False),
         ("2026-01-01T09:00:00Z", "2026-01-01T09:00:00+00:00", True),
         ("2026-01-01T09:00:00+01:00", "2026-01-01T09:00:01+01:00", True),
+        ("2026-01-01T09:59:59Z", "2026-01-01T10:00:00Z", True),
+        ("2026-01-01T10:00:00Z", "2026-01-01T09:59:59Z", False),
         ("not a time", "still not", True),  # unreadable: text order, no error
     ],
 )
