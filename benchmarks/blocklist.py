@@ -175,11 +175,15 @@ def ns_run(ns, args, data=None):
     return seconds, cpu, proc.stdout
 
 
+# The Python the module runs with, as Ansible would start it (the collection importable).
+PYTHON_CMD = ["env", "PYTHONPATH=" + COLLECTIONS, sys.executable]
+
+
 def run_module(ns, tmpdir, **params):
     path = os.path.join(tmpdir, "args-%s.json" % secrets.token_hex(3))
     with open(path, "w") as handle:
         json.dump({"ANSIBLE_MODULE_ARGS": params}, handle)
-    seconds, cpu, out = ns_run(ns, ["env", "PYTHONPATH=" + COLLECTIONS, sys.executable, "-m", MODULE, path])
+    seconds, cpu, out = ns_run(ns, PYTHON_CMD + ["-m", MODULE, path])
     result = json.loads(out)
     if result.get("failed"):
         raise RuntimeError(result["msg"])
@@ -214,16 +218,15 @@ def bench_apply(args):
     try:
         n = args.entries
         a, b = entries_list(n, 0), entries_list(n, n // 2)  # b: half the entries changed
-        module_cmd = ["env", "PYTHONPATH=" + COLLECTIONS, sys.executable]
         runs = {key: [] for key in ("bare", "create", "change", "rerun", "import")}
         notes = {}
+        # bare ipset: restore into a temporary set, swap, destroy
+        script = "create bare hash:net family inet maxelem %d\n" % (4 * n) + "".join("add bare %s\n" % e for e in a)
+        script2 = "create bare-new hash:net family inet maxelem %d\n" % (4 * n) + "".join(
+            "add bare-new %s\n" % e for e in b
+        )
         for i in range(args.repeat):
-            # bare ipset: restore into a temporary set, swap, destroy
-            script = "create bare hash:net family inet maxelem %d\n" % (4 * n) + "".join("add bare %s\n" % e for e in a)
             ns_run(ns, ["ipset", "restore"], data=script)
-            script2 = "create bare-new hash:net family inet maxelem %d\n" % (4 * n) + "".join(
-                "add bare-new %s\n" % e for e in b
-            )
             t_restore, c_restore, _ = ns_run(ns, ["ipset", "restore"], data=script2)
             t_swap, c_swap, _ = ns_run(ns, ["ipset", "swap", "bare-new", "bare"])
             ns_run(ns, ["ipset", "destroy", "bare-new"])
@@ -243,7 +246,7 @@ def bench_apply(args):
                 "change": "added %d, removed %d" % (r2["added_total"], r2["removed_total"]),
                 "rerun": "changed=%s" % r3["changed"],
             }
-            t0, c0, _ = ns_run(ns, module_cmd + ["-c", "import ansible.module_utils.basic"])
+            t0, c0, _ = ns_run(ns, PYTHON_CMD + ["-c", "import ansible.module_utils.basic"])
             runs["import"].append((t0, c0))
         print("apply: %d entries in a network namespace, %d run(s) each: min / median / max" % (n, args.repeat))
         print("  bare ipset restore + swap (no reading, no diff): %s" % figures(runs["bare"]))
