@@ -205,6 +205,11 @@ def main():
     parser.add_argument("--clients", type=int, default=20000)
     parser.add_argument("--log", help="use (or build, if missing) this log file instead of a temporary one")
     parser.add_argument("--no-ansible", action="store_true", help="skip the run through ansible")
+    parser.add_argument(
+        "--workers",
+        default="1,2",
+        help="comma-separated process counts to time (default 1,2; the module uses no more than the usable CPUs)",
+    )
     args = parser.parse_args()
     ensure_import_path()
     workdir = tempfile.mkdtemp(prefix="offender_stats-bench-")
@@ -220,7 +225,11 @@ def main():
         print("load average: %.2f %.2f %.2f (2 cores; other work on the machine inflates wall times)" % os.getloadavg())
         mawk = mawk_seconds(path)
         print("mawk '{c[$1]++}': %.2f s wall, %.2f s CPU" % mawk if mawk else "mawk not installed")
-        for workers in (1, 2):
+        collect_module = importlib.import_module(
+            "ansible_collections.fleetguard.webshield.plugins.module_utils._stats_collect"
+        )
+        print("usable CPUs: %d (the module starts no more processes than that)" % collect_module.usable_cpus())
+        for workers in [int(w) for w in args.workers.split(",")]:
             data, rss = run_core(path, workers)
             s = data["summary"]
             line = "core, workers=%d: %.2f s wall, %.2f s CPU, %.0f lines/s, peak RSS %.0f MiB" % (

@@ -823,7 +823,15 @@ class Stats:
                 extra = flood_offences(sorted(old + head), windows, len(old)) - flood_offences(head, windows)
                 if extra > 0:
                     self.offend(pair[0], "flood", head[-1], extra)
-        self.flood_tail = other.flood_tail if other.flood_tail[0] else self.flood_tail
+        # The context for a worker merged next: the rows of the widest window ending at the newest row,
+        # which reaches back into this Stats' rows when the other worker read less than a window's time.
+        tc, tp, te = self.flood_tail
+        oc, op, oe = other.flood_tail
+        if oe:
+            cut = max(oe) - self.cfg.flood_wmax
+            keep = list(map(cut.__lt__, te))
+            tc, tp, te = (list(compress(col, keep)) for col in (tc, tp, te))
+            self.flood_tail = (tc + oc, tp + op, te + oe)
 
     # -- output ------------------------------------------------------------------------------
 

@@ -39,6 +39,7 @@ from ansible_collections.fleetguard.webshield.plugins.module_utils._stats import
 
 MAX_ERROR_LINE = 65536
 PARALLEL_MIN_BYTES = 48 << 20
+MAX_WORKERS = 64  # the workers option's upper bound
 
 
 class CollectError(Exception):
@@ -164,8 +165,41 @@ def _worker(conn, cfg, fmt_text, ranges):
         conn.close()
 
 
+def usable_cpus():
+    """The CPUs this process may run on (more processes than that only compete for them)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def _split_work(todo, weights, n):
+    """Cut the files of ``todo`` into ``n`` runs of about equal weight, in order: ``[[(path, start, end)]]``
+    (``end`` None: to the end of the file). Plain files are cut at a line start; a .gz file goes whole to
+    one run. A run may be empty."""
+    total = sum(weights)
+    bounds = [total * (k + 1) // n for k in range(n - 1)]  # the weight where run k ends
+    runs = [[] for _i in range(n)]
+    k, acc = 0, 0
+    for (path, start, _size, gz), weight in zip(todo, weights):
+        seg = start
+        while not gz and k < n - 1 and bounds[k] < acc + weight:
+            if bounds[k] > acc:
+                cut = line_start(path, start + (bounds[k] - acc))
+                if cut > seg:
+                    runs[k].append((path, seg, cut))
+                    seg = cut
+            k += 1
+        runs[k].append((path, seg, None))
+        acc += weight
+        while k < n - 1 and bounds[k] <= acc:
+            k += 1
+    return runs
+
+
 def _parallel_access(stats, fmt, planned, infos, workers):
-    """Read access logs with a child process taking the later half of the bytes. Returns end offsets."""
+    """Read access logs, the later parts of the bytes by child processes (``workers`` processes in all, at
+    most one per usable CPU and per PARALLEL_MIN_BYTES / 2 of input). Returns end offsets."""
     todo = [(p.path, p.start, p.entry["size"], is_gzip(p.path)) for p in planned if not p.skip]
     # Work is estimated in bytes; a .gz file holds about four times its size.
     weights = [max(size * 4 - start, 0) if gz else size - start for _p, start, size, gz in todo]
@@ -175,42 +209,47 @@ def _parallel_access(stats, fmt, planned, infos, workers):
         for path, start, _size, _gz in todo:
             ends[path] = _read_file(stats, ("access", fmt, path, start, None), infos[path])
         return ends
-    # The parent reads the first half of the bytes (older lines), the child the second half.
-    half, acc, first, second = total // 2, 0, [], []
-    for (path, start, _size, gz), weight in zip(todo, weights):
-        if acc >= half:
-            second.append((path, start, None))
-        elif acc + weight <= half or gz:
-            first.append((path, start, None))
-        else:
-            cut = line_start(path, start + (half - acc))
-            first.append((path, start, cut))
-            second.append((path, cut, None))
-        acc += weight
+    share = PARALLEL_MIN_BYTES // 2
+    runs = _split_work(todo, weights, max(1, min(workers, usable_cpus(), total // share if share else workers)))
+    # The parent reads the first run (the oldest lines); a child each of the others, in order.
     ctx = multiprocessing.get_context("fork")
-    parent_conn, child_conn = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_worker, args=(child_conn, stats.cfg, fmt.text, second))
-    proc.start()
-    child_conn.close()
+    children = []  # (process, connection), in the order of their runs
     done = False
     try:
-        for path, start, end in first:
+        for run in runs[1:]:
+            if run:
+                parent_conn, child_conn = ctx.Pipe(duplex=False)
+                proc = ctx.Process(target=_worker, args=(child_conn, stats.cfg, fmt.text, run))
+                proc.start()
+                child_conn.close()
+                children.append((proc, parent_conn))
+        for path, start, end in runs[0]:
             ends[path] = _read_file(stats, ("access", fmt, path, start, end), infos[path])
-        stats.drop_caches()  # room for the child's result
-        msg = parent_conn.recv()
+        for proc, conn in children:
+            stats.drop_caches()  # room for the child's result
+            _merge_child(stats, proc, conn, infos, ends)
+        done = True
+    finally:
+        for proc, conn in children:
+            if not done and proc.is_alive():
+                proc.terminate()  # a failure: the other children's results are not wanted
+            conn.close()
+            proc.join()
+    return ends
+
+
+def _merge_child(stats, proc, conn, infos, ends):
+    """Receive one child's statistics (its large containers one at a time) and merge them into ``stats``."""
+    try:
+        msg = conn.recv()
         if msg[0] == "ok":
             for _i in range(len(stats.PARTS)):
-                name, part = parent_conn.recv()
+                name, part = conn.recv()
                 stats.merge_part(name, part)
                 del part
-        done = True
     except EOFError:
-        msg = ("bug", "worker process ended without a result (exit code %s)" % proc.exitcode, None)
-    finally:
-        if not done and proc.is_alive():
-            proc.terminate()  # the parent failed: the child's result is not wanted
-        parent_conn.close()
         proc.join()
+        msg = ("bug", "worker process ended without a result (exit code %s)" % proc.exitcode, None)
     if msg[0] == "source":
         raise SourceError(msg[1], msg[2])
     if msg[0] == "bug":
@@ -219,13 +258,12 @@ def _parallel_access(stats, fmt, planned, infos, workers):
     del msg
     stats.merge(child)
     del child
-    # The two processes tracked up to track_max clients each: back to track_max before the result.
+    # Each process tracked up to track_max clients: back to track_max after each merge.
     stats.prune_tracked()
     for path, end_off, info in child_infos:
         for key, value in info.items():
             infos[path][key] += value
         ends[path] = end_off
-    return ends
 
 
 def collect(opts):

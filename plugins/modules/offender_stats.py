@@ -25,7 +25,8 @@ description:
   - With O(state_file), a run reads only what was added since the previous run (the statistics then cover
     the new lines only); rename rotation, copytruncate and gzip after rotation lose no line and count none
     twice. The state file is written atomically and never in check mode.
-  - Large inputs are read by two processes (the parent and one child) when O(workers=2).
+  - Large inputs are read by several processes (the parent and O(workers) - 1 children), each taking a
+    later part of the bytes, at most one process per 24 MiB of input.
 options:
   access_logs:
     description:
@@ -195,7 +196,10 @@ options:
     default: [64, 48]
   workers:
     description:
-      - Processes used to read large access logs (V(1) or V(2)). Small inputs are read by one process.
+      - The most processes used to read large access logs (1 to 64). Fewer are used on a host with fewer
+        usable CPUs, and no process gets less than 24 MiB of input (inputs under 48 MiB are read by one).
+      - Each child holds the statistics of its part until the parent has merged them, so memory grows with
+        the number of processes. The default leaves the other cores of a busy web server to Apache.
     type: int
     default: 2
 notes:
@@ -206,7 +210,8 @@ notes:
   - To keep memory bounded, per-client C(pages), C(referers) and C(statuses) are kept for the heaviest
     clients only (offences first, then hits; at least 2000 clients or five times O(top)), chosen while the
     logs are read; a client that becomes heavy late has them counted from then on. The same holds for the
-    clients of the per-day pages in RV(days) and the raw C(lines). C(hits), C(offenses),
+    clients of the per-day pages in RV(days) and the raw C(lines). Each process of a multi-process read
+    chooses for its own part, so these can differ a little with O(workers). C(hits), C(offenses),
     C(first_seen), C(last_seen), networks, pages, referers and the hits and offences per day are exact.
   - The distinct clients per day assume the lines arrive in time order; a client seen on the same day in
     several unrelated logs (other virtual hosts, error and access logs) may be counted more than once there.
@@ -374,7 +379,11 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.fleetguard.webshield.plugins.module_utils._logformat import AccessFormat, LogFormatError
 from ansible_collections.fleetguard.webshield.plugins.module_utils._logsource import SourceError, save_state
 from ansible_collections.fleetguard.webshield.plugins.module_utils._stats import DETECTORS
-from ansible_collections.fleetguard.webshield.plugins.module_utils._stats_collect import CollectError, collect
+from ansible_collections.fleetguard.webshield.plugins.module_utils._stats_collect import (
+    MAX_WORKERS,
+    CollectError,
+    collect,
+)
 
 ARGUMENT_SPEC = dict(
     access_logs=dict(type="list", elements="str", default=[]),
@@ -476,8 +485,8 @@ def validate(module, params):
     for key in ("top_day_pages", "sample_lines"):
         if p[key] < 0:
             module.fail_json(msg="%s must be 0 (off) or more, got %d" % (key, p[key]))
-    if p["workers"] not in (1, 2):
-        module.fail_json(msg="workers must be 1 or 2, got %d" % p["workers"])
+    if not 1 <= p["workers"] <= MAX_WORKERS:
+        module.fail_json(msg="workers must be between 1 and %d, got %d" % (MAX_WORKERS, p["workers"]))
     try:
         AccessFormat(p["access_format"])
     except LogFormatError as exc:

@@ -459,8 +459,9 @@ def test_property_rotation_loses_and_doubles_nothing(tmp_path_factory, rows, cut
     assert r1["summary"]["matched"] + r2["summary"]["matched"] == rf["summary"]["matched"]
 
 
-def test_two_processes_give_the_same_result_as_one(tmp_path, monkeypatch):
-    """The child reads the later half of the bytes; merged, the result equals a one-process read."""
+@pytest.mark.parametrize("workers", [2, 3, 4])
+def test_several_processes_give_the_same_result_as_one(tmp_path, monkeypatch, workers):
+    """The children read the later parts of the bytes; merged, the result equals a one-process read."""
     rotated = tmp_path / "access.log.1.gz"
     live = tmp_path / "access.log"
     lines = []
@@ -474,9 +475,10 @@ def test_two_processes_give_the_same_result_as_one(tmp_path, monkeypatch):
         fobj.write("".join(lines[:1000]))
     live.write_text("".join(lines[1000:]))
     monkeypatch.setattr(_stats_collect, "PARALLEL_MIN_BYTES", 1)
+    monkeypatch.setattr(_stats_collect, "usable_cpus", lambda: 8)
     opts = dict(access_logs=[str(tmp_path / "access.log*")], detectors=["missing_script", "open_redirect", "tripwire"])
     one, _s, _w = run(workers=1, **opts)
-    two, _s, _w = run(workers=2, **opts)
+    two, _s, _w = run(workers=workers, **opts)
     for key in ("clients", "clients_total", "networks", "pages", "days", "referers"):
         assert two[key] == one[key], key
     for key in ("lines", "bytes", "malformed", "matched", "first", "last"):
@@ -484,7 +486,8 @@ def test_two_processes_give_the_same_result_as_one(tmp_path, monkeypatch):
     assert [f["offset"] for f in two["files"]] == [f["offset"] for f in one["files"]]
 
 
-def test_two_processes_merge_a_large_worker_result_part_by_part(tmp_path, monkeypatch):
+@pytest.mark.parametrize("workers", [2, 3])
+def test_processes_merge_a_large_worker_result_part_by_part(tmp_path, monkeypatch, workers):
     """A worker result far larger than a pipe's buffer arrives container by container and merges to the
     one-process result."""
     log = tmp_path / "access.log"
@@ -496,10 +499,31 @@ def test_two_processes_merge_a_large_worker_result_part_by_part(tmp_path, monkey
         )
     )
     monkeypatch.setattr(_stats_collect, "PARALLEL_MIN_BYTES", 1)
+    monkeypatch.setattr(_stats_collect, "usable_cpus", lambda: 8)
     one, _s, _w = run(access_logs=[str(log)], workers=1, top=0)
-    two, _s, _w = run(access_logs=[str(log)], workers=2, top=0)
+    two, _s, _w = run(access_logs=[str(log)], workers=workers, top=0)
     assert two["clients"] == one["clients"] and two["days"] == one["days"] and len(one["clients"]) == 20000
     assert two["summary"]["lines"] == one["summary"]["lines"] == 20000
+
+
+def test_a_failure_in_a_worker_stops_the_others_and_names_the_file(tmp_path, monkeypatch):
+    log = tmp_path / "access.log"
+    log.write_text("".join(ACCESS % ("10.0.%d.%d" % (i >> 8, i & 255), 0, i % 60, "/", 200, "-") for i in range(20000)))
+    monkeypatch.setattr(_stats_collect, "PARALLEL_MIN_BYTES", 1)
+    monkeypatch.setattr(_stats_collect, "usable_cpus", lambda: 8)
+    parent = os.getpid()
+    real = _stats_collect._read_file
+
+    def read_file(stats, job, info):
+        if os.getpid() != parent and job[3] > log.stat().st_size // 2:
+            raise _stats_collect.SourceError(job[2], "simulated read error")
+        return real(stats, job, info)
+
+    monkeypatch.setattr(_stats_collect, "_read_file", read_file)
+    with pytest.raises(_stats_collect.SourceError, match="simulated read error") as err:
+        run(access_logs=[str(log)], workers=4)
+    assert err.value.path == str(log)
+    assert not multiprocessing.active_children()
 
 
 def test_a_failure_in_the_parent_does_not_wait_for_the_worker(tmp_path, monkeypatch):
@@ -507,6 +531,7 @@ def test_a_failure_in_the_parent_does_not_wait_for_the_worker(tmp_path, monkeypa
     log = tmp_path / "access.log"
     log.write_text("".join(ACCESS % ("10.0.%d.%d" % (i >> 8, i & 255), 0, i % 60, "/", 200, "-") for i in range(20000)))
     monkeypatch.setattr(_stats_collect, "PARALLEL_MIN_BYTES", 1)
+    monkeypatch.setattr(_stats_collect, "usable_cpus", lambda: 8)
     parent = os.getpid()
     real = _stats_collect._read_file
 
@@ -526,7 +551,8 @@ def test_a_failure_in_the_parent_does_not_wait_for_the_worker(tmp_path, monkeypa
     assert not multiprocessing.active_children()
 
 
-def test_two_processes_count_a_flood_across_their_split(tmp_path, monkeypatch):
+@pytest.mark.parametrize("workers", [2, 3, 5])
+def test_processes_count_a_flood_across_their_splits(tmp_path, monkeypatch, workers):
     live = tmp_path / "access.log"
     lines = [access_line("192.0.2.%d" % (i % 50 + 1), i // 60, i % 60) for i in range(600)]
     # 192.0.2.200 asks for /x 8 times in 8 seconds around the middle of the file.
@@ -536,11 +562,92 @@ def test_two_processes_count_a_flood_across_their_split(tmp_path, monkeypatch):
     ]
     live.write_text("".join(lines))
     monkeypatch.setattr(_stats_collect, "PARALLEL_MIN_BYTES", 1)
+    monkeypatch.setattr(_stats_collect, "usable_cpus", lambda: 8)
     opts = dict(access_logs=[str(live)], detectors=["flood"], flood_windows=[{"seconds": 60, "requests": 3}])
     one, _s, _w = run(workers=1, **opts)
-    two, _s, _w = run(workers=2, **opts)
+    two, _s, _w = run(workers=workers, **opts)
     assert charged(one, "flood") == Counter({"192.0.2.200": 5})
     assert charged(two, "flood") == charged(one, "flood")
+
+
+def test_a_flood_spread_over_three_processes_keeps_the_context_of_the_first(tmp_path, monkeypatch):
+    """The middle process reads one second of the log: the last one's flood context reaches back past it
+    into the first process's rows."""
+    lines = [access_line("10.1.1.%d" % (i % 9 + 1), 0, i // 25, path="/p%04d" % i) for i in range(1000)]
+    lines += [access_line("10.1.1.%d" % (i % 9 + 1), 0, 41, path="/p%04d" % i) for i in range(1000, 2000)]
+    lines += [
+        access_line("10.1.1.%d" % (i % 9 + 1), 0, 42 + (i - 2000) // 56, path="/p%04d" % i) for i in range(2000, 3000)
+    ]
+    # 192.0.2.200 asks for /x at 10:00:36 (first third), :41 (the middle third, all of it at :41), :43 and :45
+    for at, second in ((2200, 45), (2100, 43), (1500, 41), (900, 36)):
+        lines.insert(at, access_line("192.0.2.200", 0, second, path="/x"))
+    live = tmp_path / "access.log"
+    live.write_text("".join(lines))
+    monkeypatch.setattr(_stats_collect, "PARALLEL_MIN_BYTES", 1)
+    monkeypatch.setattr(_stats_collect, "usable_cpus", lambda: 8)
+    third = live.stat().st_size // 3
+    assert "/x" in "".join(lines)[: third - 4000] and "/x" not in "".join(lines)[third - 4000 : third + 4000]
+    opts = dict(access_logs=[str(live)], detectors=["flood"], flood_windows=[{"seconds": 60, "requests": 3}])
+    one, _s, _w = run(workers=1, **opts)
+    three, _s, _w = run(workers=3, **opts)
+    assert charged(one, "flood") == Counter({"192.0.2.200": 1})
+    assert charged(three, "flood") == charged(one, "flood")
+
+
+@pytest.mark.parametrize(
+    "case",
+    [(4, 8, 1, 4), (4, 2, 1, 2), (4, 1, 1, 1), (8, 8, 20000, 3), (2, 8, 20000, 2), (4, 8, 10**9, None)],
+)
+def test_processes_are_bounded_by_cpus_and_input_size(tmp_path, monkeypatch, case):
+    """``workers`` is an upper bound: no more processes than usable CPUs, none with less than half of
+    PARALLEL_MIN_BYTES of input, and one process (no split at all) for inputs under PARALLEL_MIN_BYTES."""
+    workers, cpus, min_bytes, expected = case
+    log = tmp_path / "access.log"
+    log.write_text("".join(access_line("192.0.2.%d" % (i % 200), 0, i % 60) for i in range(400)))
+    assert 30000 < log.stat().st_size < 40000
+    monkeypatch.setattr(_stats_collect, "PARALLEL_MIN_BYTES", min_bytes)
+    monkeypatch.setattr(_stats_collect, "usable_cpus", lambda: cpus)
+    asked = []
+    real = _stats_collect._split_work
+
+    def split_work(todo, weights, n):
+        asked.append(n)
+        return real(todo, weights, n)
+
+    monkeypatch.setattr(_stats_collect, "_split_work", split_work)
+    result, _s, _w = run(access_logs=[str(log)], workers=workers)
+    assert asked == ([] if expected is None else [expected])
+    assert result["summary"]["lines"] == 400
+
+
+@pytest.mark.parametrize("workers", [2, 3, 4, 7])
+def test_work_is_cut_at_line_starts_into_ordered_runs(tmp_path, workers):
+    """Every byte of every file is in exactly one run, runs follow the file order, cuts fall at line
+    starts and a .gz file is never cut."""
+    todo, weights = [], []
+    for k, (nlines, gz) in enumerate(((500, False), (40, True), (1200, False), (3, False))):
+        path = tmp_path / ("access.log.%d" % k)
+        data = "".join(
+            access_line("192.0.2.%d" % (i % 200), 0, i % 60, path="/%s" % ("a" * (i % 13))) for i in range(nlines)
+        )
+        path.write_text(data)
+        size = path.stat().st_size
+        todo.append((str(path), 7 if k == 2 else 0, size, gz))
+        weights.append(size * 4 if gz else size - todo[-1][1])
+    runs = _stats_collect._split_work(todo, weights, workers)
+    assert len(runs) == workers
+    flat = [seg for run in runs for seg in run]
+    assert [seg[0] for seg in flat] == sorted(seg[0] for seg in flat)  # file order (names sort the same here)
+    for path, start, _size, gz in todo:
+        segs = [(s, e) for p, s, e in flat if p == path]
+        assert segs[0][0] == start and segs[-1][1] is None
+        assert all(a[1] == b[0] for a, b in zip(segs, segs[1:]))  # contiguous
+        if gz:
+            assert len(segs) == 1
+        with open(path, "rb") as fobj:
+            data = fobj.read()
+        assert all(data[s - 1 : s] == b"\n" for s, _e in segs[1:])
+    assert sum(1 for run in runs if run) > 1
 
 
 def test_per_client_detail_is_bounded_to_the_heaviest_clients(tmp_path, monkeypatch):
@@ -785,7 +892,8 @@ def test_pages_per_day_on_the_redirect_sample_log(tmp_path):
     assert jump["clients"]["203.0.113.5"] == 2
 
 
-def test_two_processes_give_the_same_drill_down_as_one(tmp_path, monkeypatch):
+@pytest.mark.parametrize("workers", [2, 3])
+def test_several_processes_give_the_same_drill_down_as_one(tmp_path, monkeypatch, workers):
     lines = []
     for i in range(3000):
         client = "192.0.2.%d" % (i % 37)
@@ -794,9 +902,10 @@ def test_two_processes_give_the_same_drill_down_as_one(tmp_path, monkeypatch):
     live = tmp_path / "access.log"
     live.write_text("".join(lines))
     monkeypatch.setattr(_stats_collect, "PARALLEL_MIN_BYTES", 1)
+    monkeypatch.setattr(_stats_collect, "usable_cpus", lambda: 8)
     opts = dict(access_logs=[str(live)], detectors=["missing_script", "open_redirect", "tripwire"], top_day_pages=3)
     one, _s, _w = run(workers=1, **opts)
-    two, _s, _w = run(workers=2, **opts)
+    two, _s, _w = run(workers=workers, **opts)
     assert two["days"] == one["days"]
     assert dict((c, i["lines"]) for c, i in two["clients"].items()) == dict(
         (c, i["lines"]) for c, i in one["clients"].items()
