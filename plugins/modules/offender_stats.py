@@ -25,8 +25,8 @@ description:
   - With O(state_file), a run reads only what was added since the previous run (the statistics then cover
     the new lines only); rename rotation, copytruncate and gzip after rotation lose no line and count none
     twice. The state file is written atomically and never in check mode.
-  - Large inputs are read by several processes (the parent and O(workers) - 1 children), each taking a
-    later part of the bytes, at most one process per 24 MiB of input.
+  - Large inputs are read by up to O(workers) processes at once (the module and its children), each taking
+    its own part of the bytes.
 options:
   access_logs:
     description:
