@@ -506,7 +506,10 @@ def test_processes_merge_a_large_worker_result_part_by_part(tmp_path, monkeypatc
     assert two["summary"]["lines"] == one["summary"]["lines"] == 20000
 
 
-def test_a_failure_in_a_worker_stops_the_others_and_names_the_file(tmp_path, monkeypatch):
+@pytest.mark.parametrize("failing, workers", [("parent", 2), ("parent", 4), ("later child", 4)])
+def test_a_failure_stops_every_process_and_names_the_file(tmp_path, monkeypatch, failing, workers):
+    """The parent stops the children (whose results would fill their pipes) without waiting for them and
+    reports the error, its own or a child's, with the file."""
     log = tmp_path / "access.log"
     log.write_text("".join(ACCESS % ("10.0.%d.%d" % (i >> 8, i & 255), 0, i % 60, "/", 200, "-") for i in range(20000)))
     monkeypatch.setattr(_stats_collect, "PARALLEL_MIN_BYTES", 1)
@@ -515,39 +518,19 @@ def test_a_failure_in_a_worker_stops_the_others_and_names_the_file(tmp_path, mon
     real = _stats_collect._read_file
 
     def read_file(stats, job, info):
-        if os.getpid() != parent and job[3] > log.stat().st_size // 2:
+        if (os.getpid() == parent) == (failing == "parent") and (failing == "parent" or job[3] > 0):
             raise _stats_collect.SourceError(job[2], "simulated read error")
         return real(stats, job, info)
 
     monkeypatch.setattr(_stats_collect, "_read_file", read_file)
-    with pytest.raises(_stats_collect.SourceError, match="simulated read error") as err:
-        run(access_logs=[str(log)], workers=4)
-    assert err.value.path == str(log)
-    assert not multiprocessing.active_children()
-
-
-def test_a_failure_in_the_parent_does_not_wait_for_the_worker(tmp_path, monkeypatch):
-    """The parent stops the worker (whose result would fill the pipe) and reports its own error."""
-    log = tmp_path / "access.log"
-    log.write_text("".join(ACCESS % ("10.0.%d.%d" % (i >> 8, i & 255), 0, i % 60, "/", 200, "-") for i in range(20000)))
-    monkeypatch.setattr(_stats_collect, "PARALLEL_MIN_BYTES", 1)
-    monkeypatch.setattr(_stats_collect, "usable_cpus", lambda: 8)
-    parent = os.getpid()
-    real = _stats_collect._read_file
-
-    def read_file(stats, job, info):
-        if os.getpid() == parent:
-            raise _stats_collect.SourceError(job[2], "simulated read error")
-        return real(stats, job, info)
-
-    monkeypatch.setattr(_stats_collect, "_read_file", read_file)
-    signal.signal(signal.SIGALRM, lambda *_a: pytest.fail("the parent waited for the worker"))
+    signal.signal(signal.SIGALRM, lambda *_a: pytest.fail("the parent waited for a child"))
     signal.alarm(60)
     try:
-        with pytest.raises(_stats_collect.SourceError, match="simulated read error"):
-            run(access_logs=[str(log)], workers=2)
+        with pytest.raises(_stats_collect.SourceError, match="simulated read error") as err:
+            run(access_logs=[str(log)], workers=workers)
     finally:
         signal.alarm(0)
+    assert err.value.path == str(log)
     assert not multiprocessing.active_children()
 
 
