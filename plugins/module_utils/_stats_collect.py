@@ -199,7 +199,7 @@ def _split_work(todo, weights, n):
 
 def _parallel_access(stats, fmt, planned, infos, workers):
     """Read access logs, the later parts of the bytes by child processes (``workers`` processes in all, at
-    most one per usable CPU and per PARALLEL_MIN_BYTES / 2 of input). Returns end offsets."""
+    most one per usable CPU and per PARALLEL_MIN_BYTES / 2 of input). Returns (end offsets, processes used)."""
     todo = [(p.path, p.start, p.entry["size"], is_gzip(p.path)) for p in planned if not p.skip]
     # Work is estimated in bytes; a .gz file holds about four times its size.
     weights = [max(size * 4 - start, 0) if gz else size - start for _p, start, size, gz in todo]
@@ -208,7 +208,7 @@ def _parallel_access(stats, fmt, planned, infos, workers):
     if workers < 2 or total < PARALLEL_MIN_BYTES:
         for path, start, _size, _gz in todo:
             ends[path] = _read_file(stats, ("access", fmt, path, start, None), infos[path])
-        return ends
+        return ends, 1
     share = PARALLEL_MIN_BYTES // 2
     runs = _split_work(todo, weights, max(1, min(workers, usable_cpus(), total // share if share else workers)))
     # The parent reads the first run (the oldest lines); a child each of the others, in order.
@@ -235,7 +235,7 @@ def _parallel_access(stats, fmt, planned, infos, workers):
                 proc.terminate()  # a failure: the other children's results are not wanted
             conn.close()
             proc.join()
-    return ends
+    return ends, 1 + len(children)
 
 
 def _merge_child(stats, proc, conn, infos, ends):
@@ -306,6 +306,7 @@ def _collect(opts):
     state = load_state(opts["state_file"]) if opts.get("state_file") else {}
     old_files = state.get("files", []) if state else []
     new_entries = []
+    processes = 1  # that read the access logs
     files_out = []
     for kind, key in (("access", "access_logs"), ("error", "error_logs"), ("fail2ban", "fail2ban_logs")):
         patterns = opts.get(key) or []
@@ -320,7 +321,7 @@ def _collect(opts):
         planned = plan(found, {"files": [o for o in old_files if o.get("kind") == kind]})
         infos = dict((p.path, {"lines": 0, "bytes": 0, "malformed": 0}) for p in planned)
         if kind == "access":
-            ends = _parallel_access(stats, fmt, planned, infos, opts.get("workers", 2))
+            ends, processes = _parallel_access(stats, fmt, planned, infos, opts.get("workers", 2))
         else:
             ends = {}
             for p in planned:
@@ -396,6 +397,7 @@ def _collect(opts):
         "malformed": stats.malformed,
         "matched": stats.matched,
         "seconds": round(time.time() - started, 3),
+        "processes": processes,
         "first": iso(stats.tmin),
         "last": iso(stats.tmax),
     }

@@ -271,6 +271,9 @@ summary:
     seconds:
       description: Time taken.
       type: float
+    processes:
+      description: Processes that read the access logs (at most O(workers); see there).
+      type: int
     first:
       description: Time of the oldest line counted (ISO 8601 with offset), or null.
       type: str
@@ -284,6 +287,7 @@ summary:
     malformed: 12
     matched: 9774
     seconds: 2.31
+    processes: 2
     first: "2021-02-03T10:00:00+00:00"
     last: "2021-02-04T09:08:53+00:00"
 clients:

@@ -600,6 +600,7 @@ def test_processes_are_bounded_by_cpus_and_input_size(tmp_path, monkeypatch, cas
     monkeypatch.setattr(_stats_collect, "_split_work", split_work)
     result, _s, _w = run(access_logs=[str(log)], workers=workers)
     assert asked == ([] if expected is None else [expected])
+    assert result["summary"]["processes"] == (expected or 1)
     assert result["summary"]["lines"] == 400
 
 
