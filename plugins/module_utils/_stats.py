@@ -705,19 +705,13 @@ class Stats:
                 self.flood_head.setdefault((clients[i], paths[i]), []).append(eps[i])
         # Keep the rows of the last widest window as context for the next block.
         cut = newest - cfg.flood_wmax
-        if tc:
-            tkeep = list(map(cut.__lt__, te))
-            tc, tp, te = (list(compress(col, tkeep)) for col in (tc, tp, te))
+        tc, tp, te = _rows_after(cut, (tc, tp, te))
         if ordered:  # lines in time order: the window is the end of the block
             k = bisect.bisect_right(eps, cut)
-            self.flood_tail = (tc + clients[k:], tp + paths[k:], te + eps[k:])
+            nc, np_, ne = clients[k:], paths[k:], eps[k:]
         else:
-            keep = list(map(cut.__lt__, eps))
-            self.flood_tail = (
-                tc + list(compress(clients, keep)),
-                tp + list(compress(paths, keep)),
-                te + list(compress(eps, keep)),
-            )
+            nc, np_, ne = _rows_after(cut, (clients, paths, eps))
+        self.flood_tail = (tc + nc, tp + np_, te + ne)
 
     def _flood_context(self, pairs):
         """(client, path) -> sorted epochs of the context rows, for ``pairs``."""
@@ -825,12 +819,9 @@ class Stats:
                     self.offend(pair[0], "flood", head[-1], extra)
         # The context for a worker merged next: the rows of the widest window ending at the newest row,
         # which reaches back into this Stats' rows when the other worker read less than a window's time.
-        tc, tp, te = self.flood_tail
         oc, op, oe = other.flood_tail
         if oe:
-            cut = max(oe) - self.cfg.flood_wmax
-            keep = list(map(cut.__lt__, te))
-            tc, tp, te = (list(compress(col, keep)) for col in (tc, tp, te))
+            tc, tp, te = _rows_after(max(oe) - self.cfg.flood_wmax, self.flood_tail)
             self.flood_tail = (tc + oc, tp + op, te + oe)
 
     # -- output ------------------------------------------------------------------------------
@@ -942,6 +933,12 @@ class Stats:
             top_clients = _top(by_page.get((day, path), {}), top_n)
             out[day][_text(path)] = {"hits": n, "clients": dict(top_clients)}
         return out
+
+
+def _rows_after(cut, cols):
+    """The rows of the (clients, paths, epochs) columns ``cols`` whose epoch is after ``cut``, as three lists."""
+    keep = list(map(cut.__lt__, cols[2]))
+    return tuple(list(compress(col, keep)) for col in cols)
 
 
 def _keep_clients(counter, keep):

@@ -209,8 +209,7 @@ def _parallel_access(stats, fmt, planned, infos, workers):
         for path, start, _size, _gz in todo:
             ends[path] = _read_file(stats, ("access", fmt, path, start, None), infos[path])
         return ends, 1
-    share = PARALLEL_MIN_BYTES // 2
-    runs = _split_work(todo, weights, max(1, min(workers, usable_cpus(), total // share if share else workers)))
+    runs = _split_work(todo, weights, min(workers, usable_cpus(), total // max(1, PARALLEL_MIN_BYTES // 2)))
     # The parent reads the first run (the oldest lines); a child each of the others, in order.
     ctx = multiprocessing.get_context("fork")
     children = []  # (process, connection), in the order of their runs
@@ -225,8 +224,8 @@ def _parallel_access(stats, fmt, planned, infos, workers):
                 children.append((proc, parent_conn))
         for path, start, end in runs[0]:
             ends[path] = _read_file(stats, ("access", fmt, path, start, end), infos[path])
+        stats.drop_caches()  # room for the children's results
         for proc, conn in children:
-            stats.drop_caches()  # room for the child's result
             _merge_child(stats, proc, conn, infos, ends)
         done = True
     finally:
