@@ -10,6 +10,9 @@ memory figure), then prints, in one run:
 * the module core (every detector on) with 1 and 2 processes: seconds, lines/s, peak RSS;
 * ``mawk '{c[$1]++}'`` on the same file and the ratio (module time / mawk time);
 * a rerun with ``state_file`` on the unchanged file;
+* what parsing alone costs: the module's own reader and column splitter cut every line into the fields the
+  detectors need and read its time, in as many processes as the module would use, and count nothing. This
+  is the part of the work no detector can skip, set beside the floor of the issue (2x mawk's time);
 * one run through the real module entry point (``ansible localhost -m fleetguard.webshield.offender_stats``),
   unless ``--no-ansible``.
 
@@ -161,6 +164,38 @@ def run_core(path, workers, state_file=None):
     return data, usage.ru_maxrss / 1024.0
 
 
+def parse_only(path, processes):
+    """(wall seconds, CPU seconds) of reading ``path`` and splitting every line into its fields, in
+    ``processes`` forked processes over equal byte ranges cut at line starts; nothing is counted."""
+    base = "ansible_collections.fleetguard.webshield.plugins.module_utils."
+    read_blocks = importlib.import_module(base + "_logsource").read_blocks
+    access_format = importlib.import_module(base + "_logformat").AccessFormat
+    time_parser = importlib.import_module(base + "_stats").TimeParser
+    size = os.path.getsize(path)
+    cuts = [0]
+    with open(path, "rb") as fobj:
+        for k in range(1, processes):
+            fobj.seek(size * k // processes)
+            fobj.readline()
+            cuts.append(fobj.tell())
+    cuts.append(size)
+    start, cpu0 = time.time(), _cpu()
+    pids = []
+    for k in range(processes):
+        pid = os.fork()
+        if pid == 0:
+            splitter, times = access_format("combined").splitter, time_parser()
+            for data, _pos in read_blocks(path, cuts[k], cuts[k + 1]):
+                cols = splitter.columns(data, data.count(b"\n"))
+                times.epochs(cols["time"], cols["zone"])
+                splitter.release()
+            os._exit(0)
+        pids.append(pid)
+    for pid in pids:
+        os.waitpid(pid, 0)
+    return time.time() - start, _cpu() - cpu0
+
+
 def _cpu():
     """CPU seconds (user + system) of this process and its waited-for children."""
     own = resource.getrusage(resource.RUSAGE_SELF)
@@ -248,6 +283,13 @@ def main():
             if mawk:
                 line += "; ratio to mawk: wall %.2f, CPU %.2f" % (data["seconds"] / mawk[0], data["cpu"] / mawk[1])
             print(line)
+        processes = min(2, collect_module.usable_cpus())
+        seconds, cpu = parse_only(path, processes)
+        line = "parsing alone (read, split into fields, times; nothing counted), %d processes: " % processes
+        line += "%.2f s wall, %.2f s CPU" % (seconds, cpu)
+        if mawk:
+            line += "; ratio to mawk: wall %.2f (the floor is 2)" % (seconds / mawk[0])
+        print(line)
         state = os.path.join(workdir, "state.json")
         run_core(path, 2, state)
         data, rss = run_core(path, 2, state)
