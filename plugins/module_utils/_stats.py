@@ -235,6 +235,7 @@ class Config:
         until=None,
         sample_lines=5,
         day_pages=0,
+        detail=True,
     ):
         self.detectors = frozenset(detectors)
         self.script_re = re.compile("|".join("(?:%s)" % p for p in script_patterns)) if script_patterns else None
@@ -248,7 +249,10 @@ class Config:
         self.tripwire_markers = tuple(tripwire_markers)
         self.fail2ban_ignore = frozenset(fail2ban_ignore_jails)
         self.track_max = track_max
-        self.sample_lines = max(0, int(sample_lines))
+        # detail=False: no per-client detail at all (pages, statuses, referers, evidence lines, the clients of
+        # each day's pages); the per-client counts, first/last seen and offences are the same.
+        self.detail = bool(detail)
+        self.sample_lines = max(0, int(sample_lines)) if detail else 0
         self.day_pages = max(0, int(day_pages))  # pages per day in the result (0: none)
         self.since = since
         self.until = until
@@ -578,6 +582,9 @@ class Stats:
             self._flood(clients, paths, eps, hi, per_client, rowid=rowid, ordered=ordered)
 
         # Per-client detail for the tracked clients (bounded memory, see __init__).
+        if not cfg.detail:
+            self._block_lines = None
+            return
         tracked = self._track(per_client)
         mask = None  # the rows of tracked clients (None: every row)
         if len(tracked) == len(per_client):
@@ -861,7 +868,15 @@ class Stats:
             crefs[c][ref] += n
 
         clients = {}
-        for c in chosen:
+        if not self.cfg.detail:
+            for c in chosen:
+                clients[c] = {
+                    "hits": hits.get(c, 0),
+                    "offenses": dict(offenses[c]) if c in offenses else {},
+                    "first_seen": iso(first.get(c)),
+                    "last_seen": iso(last.get(c)),
+                }
+        for c in chosen if self.cfg.detail else ():
             clients[c] = {
                 "hits": hits.get(c, 0),
                 "offenses": dict(offenses[c]) if c in offenses else {},
@@ -930,8 +945,9 @@ class Stats:
                 by_page[(day, path)][c] += n
         out = defaultdict(dict)
         for (day, path), n in chosen.items():
-            top_clients = _top(by_page.get((day, path), {}), top_n)
-            out[day][_text(path)] = {"hits": n, "clients": dict(top_clients)}
+            out[day][_text(path)] = {"hits": n}
+            if self.cfg.detail:
+                out[day][_text(path)]["clients"] = dict(_top(by_page.get((day, path), {}), top_n))
         return out
 
 

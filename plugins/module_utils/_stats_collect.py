@@ -297,6 +297,7 @@ def _collect(opts):
         track_max=max(2000, 5 * opts["top"]),
         sample_lines=opts.get("sample_lines", 5),
         day_pages=opts.get("top_day_pages", 0),
+        detail=opts.get("client_detail", True),
         since=opts.get("since_epoch"),
         until=opts.get("until_epoch"),
     )

@@ -20,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ansible_collections.fleetguard.webshield.plugins.module_utils import _stats, _stats_collect
+from ansible_collections.fleetguard.webshield.plugins.module_utils import _plan, _stats, _stats_collect
 from ansible_collections.fleetguard.webshield.plugins.module_utils._stats_collect import collect
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "..", "fixtures", "logs")
@@ -938,3 +938,91 @@ def test_first_and_last_seen_whatever_the_line_order(tmp_path, lines, first, las
     result, _state, _warnings = run(access_logs=[str(path)])
     info = result["clients"]["192.0.2.1"]
     assert (info["first_seen"], info["last_seen"]) == ("2021-02-03T%s+00:00" % first, "2021-02-03T%s+00:00" % last)
+
+
+COUNTS = ("hits", "offenses", "first_seen", "last_seen")
+
+
+def sample_log_options(tmp_path):
+    """Every sample log, as the access, error and fail2ban log options of one run."""
+    kinds = (
+        ("access_logs", ("webshield-redirect", "webshield-tripwire", "webshield-flood")),
+        ("error_logs", ("webshield-noscript",)),
+        ("fail2ban_logs", ("webshield-recidive",)),
+    )
+    opts = {}
+    for kind, names in kinds:
+        opts[kind] = []
+        for name in names:
+            path = tmp_path / name
+            path.write_bytes(log_lines(name))
+            opts[kind].append(str(path))
+    return opts
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_without_client_detail_the_counts_are_the_same(tmp_path, monkeypatch, workers):
+    """client_detail=false leaves out each client's detail and the clients of the day's pages, nothing else."""
+    monkeypatch.setattr(_stats_collect, "PARALLEL_MIN_BYTES", 1)
+    monkeypatch.setattr(_stats_collect, "usable_cpus", lambda: 8)
+    opts = sample_log_options(tmp_path)
+    full, _s, _w = run(top_day_pages=5, workers=workers, **opts)
+    lean, _s, _w = run(top_day_pages=5, workers=workers, client_detail=False, **opts)
+    assert any(info["lines"] and info["pages"] and info["statuses"] for info in full["clients"].values())
+    assert list(lean["clients"]) == list(full["clients"])
+    assert lean["clients"] == dict((c, dict((k, info[k]) for k in COUNTS)) for c, info in full["clients"].items())
+    for key in ("clients_total", "networks", "pages", "referers", "fail2ban"):
+        assert lean[key] == full[key], key
+    assert any(page["clients"] for day in full["days"].values() for page in day["pages"].values())
+    for day in full["days"].values():
+        day["pages"] = dict((path, {"hits": page["hits"]}) for path, page in day["pages"].items())
+    assert lean["days"] == full["days"]
+    for key in ("files", "lines", "bytes", "malformed", "matched", "first", "last"):
+        assert lean["summary"][key] == full["summary"][key], key
+
+
+def test_the_push_playbooks_lean_result_plans_the_same_blocklist(tmp_path):
+    """blocklist_push.yml asks each server for every client, without detail and without network tables: the
+    plan then counts the networks from the clients, and is the same plan as from the full result."""
+    servers = {}
+    for s in range(3):
+        lines = []
+        for i in range(240):
+            if i % 48 == 1:
+                client, path = "45.9.9.9", "/wp-login.php"  # one offender on its own
+            elif i % 4 == 0:
+                client, path = "45.1.2.%d" % (1 + (i + s) % 40), "/wp-login.php"  # offenders in one /24
+            elif i % 4 == 1:
+                client, path = "45.1.%d.%d" % (3 + i % 7, 1 + i % 50), "/"  # clean traffic around it
+            elif i % 4 == 2:
+                client, path = "2a01:4f8:1:2::%x" % (1 + (i * (s + 1)) % 9), "/.env"  # offenders in one /64
+            else:
+                client, path = "2a01:4f8:%x::%x" % (i % 5, 1 + i % 20), "/index.html"
+            lines.append(access_line(client, (i // 60) % 60, i % 60, path=path))
+        log = tmp_path / ("web%d.log" % s)
+        log.write_text("".join(lines))
+        full, _s, _w = run(access_logs=[str(log)], detectors=["tripwire"])
+        lean, _s, _w = run(
+            access_logs=[str(log)],
+            detectors=["tripwire"],
+            client_detail=False,
+            prefixes=[],
+            prefixes6=[],
+            top_day_pages=0,
+        )
+        assert lean["networks"] == {} and full["networks"]["24"]
+        servers["web%d" % s] = (full, lean)
+    levels = {
+        "address": {"min_offenses": 4},
+        "24": {"min_hits": 30, "min_hosts": 20},
+        "16": {"min_hits": 2000, "min_hosts": 300},
+        "64": {"min_hits": 30, "min_hosts": 5},
+        "48": {"min_hits": 5000, "min_hosts": 300},
+    }
+    plans = []
+    for which in (0, 1):
+        stats = dict((host, pair[which]) for host, pair in servers.items())
+        protection = _plan.Protection([("trusted", [])])
+        plans.append(_plan.build_plan(stats, protection, {"levels": levels, "broadest_prefix": 16}, now=1767225600))
+    assert plans[1] == plans[0]
+    assert sorted(e["reason"] for e in plans[0][0]["entries"]) == ["address", "network/24", "network/64"]
