@@ -10,6 +10,8 @@ memory figure), then prints, in one run:
 * the module core (every detector on) with 1 and 2 processes: seconds, lines/s, peak RSS;
 * ``mawk '{c[$1]++}'`` on the same file and the ratio (module time / mawk time);
 * a rerun with ``state_file`` on the unchanged file;
+* every client returned (``top: 0``), with and without per-client detail and network tables (what
+  ``blocklist_push.yml`` asks each server for): time and size of the result;
 * what parsing alone costs: the module's own reader and column splitter cut every line into the fields the
   detectors need and read its time, in as many processes as the module would use, and count nothing. This
   is the part of the work no detector can skip, set beside the floor of the issue (2x mawk's time);
@@ -132,7 +134,7 @@ def module_options(path, workers, state_file=None):
     )
 
 
-def run_core(path, workers, state_file=None):
+def run_core(path, workers, state_file=None, **extra):
     """Run the core in a child process; returns (seconds, summary, peak RSS MiB of the child and its worker)."""
     reader, writer = os.pipe()
     pid = os.fork()
@@ -142,7 +144,9 @@ def run_core(path, workers, state_file=None):
         save_state = importlib.import_module(base + "_logsource").save_state
         collect = importlib.import_module(base + "_stats_collect").collect
         start, cpu0 = time.time(), _cpu()
-        result, _old, new_state, _warnings = collect(module_options(path, workers, state_file))
+        opts = module_options(path, workers, state_file)
+        opts.update(extra)
+        result, _old, new_state, _warnings = collect(opts)
         seconds, cpu = time.time() - start, _cpu() - cpu0
         if state_file:
             save_state(state_file, new_state)
@@ -153,6 +157,7 @@ def run_core(path, workers, state_file=None):
                     "cpu": cpu,
                     "summary": result["summary"],
                     "clients_total": result["clients_total"],
+                    "result_bytes": len(json.dumps(result)),
                 },
                 fobj,
             )
@@ -283,6 +288,13 @@ def main():
             if mawk:
                 line += "; ratio to mawk: wall %.2f, CPU %.2f" % (data["seconds"] / mawk[0], data["cpu"] / mawk[1])
             print(line)
+        lean = dict(top=0, client_detail=False, prefixes=[], prefixes6=[], top_day_pages=0)
+        for label, extra in (("top=0", dict(top=0, top_networks=0)), ("as blocklist_push asks", lean)):
+            data, rss = run_core(path, 2, **extra)
+            print(
+                "core, workers=2, %s: %.2f s wall, %.2f s CPU, result %.1f MB of JSON"
+                % (label, data["seconds"], data["cpu"], data["result_bytes"] / 1e6)
+            )
         processes = min(2, collect_module.usable_cpus())
         seconds, cpu = parse_only(path, processes)
         line = "parsing alone (read, split into fields, times; nothing counted), %d processes: " % processes
