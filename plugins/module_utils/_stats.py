@@ -868,25 +868,18 @@ class Stats:
             crefs[c][ref] += n
 
         clients = {}
-        if not self.cfg.detail:
-            for c in chosen:
-                clients[c] = {
-                    "hits": hits.get(c, 0),
-                    "offenses": dict(offenses[c]) if c in offenses else {},
-                    "first_seen": iso(first.get(c)),
-                    "last_seen": iso(last.get(c)),
-                }
-        for c in chosen if self.cfg.detail else ():
-            clients[c] = {
+        for c in chosen:
+            entry = clients[c] = {
                 "hits": hits.get(c, 0),
                 "offenses": dict(offenses[c]) if c in offenses else {},
                 "first_seen": iso(first.get(c)),
                 "last_seen": iso(last.get(c)),
-                "statuses": dict(statuses[c]),
-                "pages": [{"page": _text(p), "hits": n} for p, n in _top(cpages[c], top_pages)],
-                "referers": [{"referer": _text(r), "hits": n} for r, n in _top(crefs[c], top_pages)],
-                "lines": list(self.samples.get(c, ())),
             }
+            if self.cfg.detail:
+                entry["statuses"] = dict(statuses[c])
+                entry["pages"] = [{"page": _text(p), "hits": n} for p, n in _top(cpages[c], top_pages)]
+                entry["referers"] = [{"referer": _text(r), "hits": n} for r, n in _top(crefs[c], top_pages)]
+                entry["lines"] = list(self.samples.get(c, ()))
 
         def net_rank(kv):
             return (-kv[1][1], -kv[1][0], kv[0])
