@@ -309,3 +309,22 @@ def test_blocklist_plan_shape_with_collapsed_entries():
     assert model["summary"]["entries"] == 1
     assert model["summary"]["network_hosts"] == 90
     assert model["scopes"][0]["clients"][0]["blocked_by"] == "127.66.3.0/24"
+
+
+def test_counts_only_results_make_a_report():
+    """offender_stats with client_detail=false (what blocklist_push.yml registers) can be given as
+    report_results: clients without detail, the day's pages without clients."""
+    days = {
+        "2025-03-10": {
+            "hits": 9,
+            "offenses": 8,
+            "clients": 2,
+            "pages": {"/sw.js": {"hits": 8}, "/": {"hits": 1}},
+        }
+    }
+    clients = {"192.0.2.77": client(8, {"flood": 8}), "10.0.0.1": client(1)}
+    model = mod.webshield_report({"w": stats(clients=clients, days=days)})
+    scope = model["scopes"][1]
+    assert [(r["hits"], r["offenses"]) for r in scope["clients"]] == [(8, 8), (1, 0)]
+    pages = scope["drill"]["days"][0]["pages"]
+    assert [(p["page"], p["clients"]) for p in pages] == [("/sw.js", []), ("/", [])]
