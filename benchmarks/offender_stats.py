@@ -173,24 +173,18 @@ def parse_only(path, processes):
     """(wall seconds, CPU seconds) of reading ``path`` and splitting every line into its fields, in
     ``processes`` forked processes over equal byte ranges cut at line starts; nothing is counted."""
     base = "ansible_collections.fleetguard.webshield.plugins.module_utils."
-    read_blocks = importlib.import_module(base + "_logsource").read_blocks
+    logsource = importlib.import_module(base + "_logsource")
     access_format = importlib.import_module(base + "_logformat").AccessFormat
     time_parser = importlib.import_module(base + "_stats").TimeParser
     size = os.path.getsize(path)
-    cuts = [0]
-    with open(path, "rb") as fobj:
-        for k in range(1, processes):
-            fobj.seek(size * k // processes)
-            fobj.readline()
-            cuts.append(fobj.tell())
-    cuts.append(size)
+    cuts = [logsource.line_start(path, size * k // processes) for k in range(processes)] + [size]
     start, cpu0 = time.time(), _cpu()
     pids = []
     for k in range(processes):
         pid = os.fork()
         if pid == 0:
             splitter, times = access_format("combined").splitter, time_parser()
-            for data, _pos in read_blocks(path, cuts[k], cuts[k + 1]):
+            for data, _pos in logsource.read_blocks(path, cuts[k], cuts[k + 1]):
                 cols = splitter.columns(data, data.count(b"\n"))
                 times.epochs(cols["time"], cols["zone"])
                 splitter.release()

@@ -581,11 +581,8 @@ class Stats:
         if "flood" in cfg.detectors and cfg.flood_windows:
             self._flood(clients, paths, eps, hi, per_client, rowid=rowid, ordered=ordered)
 
-        # Per-client detail for the tracked clients (bounded memory, see __init__).
-        if not cfg.detail:
-            self._block_lines = None
-            return
-        tracked = self._track(per_client)
+        # Per-client detail for the tracked clients (bounded memory, see __init__); none without detail.
+        tracked = self._track(per_client) if cfg.detail else set()
         mask = None  # the rows of tracked clients (None: every row)
         if len(tracked) == len(per_client):
             self.cps.update(zip(clients, paths, statuses))
@@ -938,9 +935,9 @@ class Stats:
                 by_page[(day, path)][c] += n
         out = defaultdict(dict)
         for (day, path), n in chosen.items():
-            out[day][_text(path)] = {"hits": n}
+            page = out[day][_text(path)] = {"hits": n}
             if self.cfg.detail:
-                out[day][_text(path)]["clients"] = dict(_top(by_page.get((day, path), {}), top_n))
+                page["clients"] = dict(_top(by_page.get((day, path), {}), top_n))
         return out
 
 
