@@ -18,9 +18,12 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import calendar
 import re
+import time
+from datetime import datetime, timedelta
 from itertools import compress, repeat
-from operator import contains
+from operator import contains, itemgetter
 
 PRESETS = {
     "common": '%h %l %u %t "%r" %>s %b',
@@ -33,8 +36,9 @@ FIELDS = ("client", "time", "target", "query", "status", "referer")
 
 MAX_FIELD = 8190
 
-# One directive: %, optional < or >, optional status condition (!400,501), optional {arg}, a letter.
-_DIRECTIVE = re.compile(r"%([<>]?)(!?[0-9,]*)(?:\{([^}]*)\})?([a-zA-Z%])")
+# One directive: %, optional < or >, optional status condition (!400,501), optional {arg}, a letter (or
+# ^ and two letters: %^ti, %^to, %^FB).
+_DIRECTIVE = re.compile(r"%([<>]?)(!?[0-9,]*)(?:\{([^}]*)\})?(\^[a-zA-Z]{2}|[a-zA-Z%])")
 
 # A field Apache writes between double quotes escapes '"' and '\' (ap_escape_logitem).
 _QUOTED_ANY = rb'(?:[^"\\\n]|\\.)*'
@@ -49,6 +53,188 @@ _REQUEST = rb"(?:\w+ (?P<target>\S+) %s|%s)"
 
 class LogFormatError(ValueError):
     """A LogFormat string that cannot be compiled."""
+
+
+def time_spec(arg):
+    """The format of a ``%{arg}t`` directive without Apache's ``begin:``/``end:`` prefix ('' for ``%t``)."""
+    arg = arg or ""
+    for prefix in ("begin:", "end:"):
+        if arg.startswith(prefix):
+            return arg[len(prefix) :]
+    return arg
+
+
+_MONTH_NAMES = (
+    "January", "February", "March", "April", "May", "June",
+    "July", "August", "September", "October", "November", "December",
+)  # fmt: skip
+# Month names as Apache writes them: httpd formats %{...}t with strftime in the C locale.
+_MONTH_OF = dict((name[:3].lower().encode(), i + 1) for i, name in enumerate(_MONTH_NAMES))
+_MONTH_OF.update((name.lower().encode(), i + 1) for i, name in enumerate(_MONTH_NAMES))
+
+# strftime conversions: the field each one gives (None: read but not used) and what it looks like.
+_CONVERSIONS = {
+    "Y": ("Y", rb"\d{4}"),
+    "y": ("y", rb"\d{2}"),
+    "C": (None, rb"\d{2}"),
+    "m": ("m", rb"\d{2}"),
+    "d": ("d", rb"\d{2}"),
+    "e": ("d", rb" ?\d{1,2}"),
+    "j": ("j", rb"\d{3}"),
+    "H": ("H", rb"\d{2}"),
+    "k": ("H", rb" ?\d{1,2}"),
+    "I": ("I", rb"\d{2}"),
+    "l": ("I", rb" ?\d{1,2}"),
+    "M": ("M", rb"\d{2}"),
+    "S": ("S", rb"\d{2}"),
+    "p": ("p", rb"[AP]M"),
+    "b": ("b", rb"[A-Za-z]{3}"),
+    "h": ("b", rb"[A-Za-z]{3}"),
+    "B": ("b", rb"[A-Za-z]+"),
+    "a": (None, rb"[A-Za-z]{3}"),
+    "A": (None, rb"[A-Za-z]+"),
+    "u": (None, rb"\d"),
+    "w": (None, rb"\d"),
+    "z": ("z", rb"[+-]\d{4}"),
+    "Z": ("Z", rb"[A-Za-z][A-Za-z0-9+-]*"),
+    "s": ("epoch", rb"\d+"),
+    "n": (None, b"\n"),
+    "t": (None, b"\t"),
+    "%": (None, b"%"),
+}
+# Conversions that stand for others (C locale).
+_SHORTHANDS = {
+    "T": "%H:%M:%S",
+    "D": "%m/%d/%y",
+    "F": "%Y-%m-%d",
+    "R": "%H:%M",
+    "r": "%I:%M:%S %p",
+    "c": "%a %b %e %H:%M:%S %Y",
+    "x": "%m/%d/%y",
+    "X": "%H:%M:%S",
+}
+# Apache's own %{...}t formats: seconds, milliseconds or microseconds since the epoch.
+_EPOCH_UNITS = {"sec": 1, "msec": 1000, "usec": 1000000}
+_UTC_NAMES = (b"UTC", b"GMT", b"UT", b"Z")
+
+
+class TimeFormat:
+    """The time of a LogFormat that writes it with ``%{format}t`` directives rather than ``%t``.
+
+    ``specs`` are the formats of those directives in order (``%Y-%m-%d``, ``sec``...), ``groups`` the
+    regex groups (1-based) that hold their text. A strftime format without ``%z`` is the local time of
+    the host (as Apache writes it); ``epochs`` parses each distinct text once.
+    """
+
+    def __init__(self, text, specs, groups):
+        self.specs, self.groups = specs, groups
+        self.divisor = 1
+        used, out = set(), []
+        for spec in specs:
+            if spec in _EPOCH_UNITS and "epoch" not in used:
+                self.divisor = _EPOCH_UNITS[spec]
+            out.append(self.part(spec, True, used))
+        self.regex = re.compile(b"\x00".join(out) + b"\\Z")
+        if "epoch" not in used and not (
+            {"Y", "y"} & used and (("m" in used or "b" in used) and "d" in used or "j" in used)
+        ):
+            raise LogFormatError(
+                "LogFormat %r: its time directives (%s) give no date (year, month and day) and no epoch "
+                "(%%{sec}t); offender_stats needs the time of every request"
+                % (text, ", ".join("%%{%s}t" % spec for spec in specs))
+            )
+        self.cache = {}
+
+    @staticmethod
+    def part(spec, named, used=None):
+        """Regex for the text of one ``%{spec}t`` (``named``: with a group per field not in ``used``)."""
+        if spec in _EPOCH_UNITS:
+            if named and "epoch" not in used:
+                used.add("epoch")
+                return rb"(?P<epoch>\d+)"
+            return rb"\d+"
+        out, i = [], 0
+        while i < len(spec):
+            c = spec[i]
+            if c != "%":
+                out.append(re.escape(c.encode("utf-8")))
+                i += 1
+                continue
+            conv = spec[i + 1 : i + 2]
+            i += 2
+            if conv in _SHORTHANDS:
+                out.append(TimeFormat.part(_SHORTHANDS[conv], named, used))
+                continue
+            if conv not in _CONVERSIONS:
+                raise LogFormatError(
+                    "time format %%{%s}t: %%%s is not supported (supported: %s, and %%{sec}t, %%{msec}t, %%{usec}t)"
+                    % (spec, conv, " ".join("%" + k for k in sorted(set(_CONVERSIONS) | set(_SHORTHANDS))))
+                )
+            name, body = _CONVERSIONS[conv]
+            if named and name is not None and name not in used:
+                used.add(name)
+                out.append(b"(?P<" + name.encode() + b">" + body + b")")
+            else:
+                out.append(b"(?:" + body + b")")
+        return b"".join(out)
+
+    def epochs(self, rows):
+        """Epoch seconds (None: not a valid time) of the time text of every ``findall`` row."""
+        groups = self.groups
+        if len(groups) == 1:
+            texts = list(map(itemgetter(groups[0] - 1), rows))
+        else:
+            texts = list(map(b"\x00".join, map(itemgetter(*[g - 1 for g in groups]), rows)))
+        cache = self.cache
+        if len(cache) > 50000:
+            cache.clear()
+        for text in set(texts).difference(cache):
+            cache[text] = self.epoch(text)
+        return list(map(cache.__getitem__, texts))
+
+    def epoch(self, text):
+        """Epoch seconds of one time text (the directives' texts joined by NUL), or None."""
+        m = self.regex.match(text)
+        if m is None:
+            return None
+        g = m.groupdict()
+        if g.get("epoch") is not None:
+            return int(g["epoch"]) // self.divisor
+        try:
+            if g.get("Y") is not None:
+                year = int(g["Y"])
+            else:
+                year = int(g["y"])
+                year += 2000 if year < 69 else 1900
+            if g.get("m") is not None or g.get("b") is not None:
+                month = int(g["m"]) if g.get("m") is not None else _MONTH_OF[g["b"].lower()]
+                day = datetime(year, month, int(g["d"]))
+            else:
+                day = datetime(year, 1, 1) + timedelta(days=int(g["j"]) - 1)
+                if day.year != year:
+                    return None
+            if g.get("H") is not None:
+                hour = int(g["H"])
+            elif g.get("I") is not None:
+                hour = int(g["I"])
+                if not 1 <= hour <= 12:
+                    return None
+                hour = hour % 12 + (12 if g.get("p") == b"PM" else 0)
+            else:
+                hour = 0
+            minute, second = int(g.get("M") or 0), int(g.get("S") or 0)
+            if hour > 23 or minute > 59 or second > 60:
+                return None
+            fields = (day.year, day.month, day.day, hour, minute, second)
+            zone = g.get("z")
+            if zone is not None:
+                off = (int(zone[1:3]) * 3600 + int(zone[3:5]) * 60) * (-1 if zone[:1] == b"-" else 1)
+                return calendar.timegm(fields) - off
+            if g.get("Z") in _UTC_NAMES:
+                return calendar.timegm(fields)
+            return int(time.mktime(fields + (0, 0, -1)))
+        except (KeyError, ValueError, OverflowError):
+            return None
 
 
 def resolve(fmt):
@@ -72,8 +258,14 @@ def _directive_regex(arg, letter, quoted, used, fast):
     if letter == "%":
         return b"%"
     if letter == "t":
-        if arg:
-            raise LogFormatError("time format %%{%s}t is not supported; use %%t" % arg)
+        spec = time_spec(arg)
+        if spec in ("msec_frac", "usec_frac"):
+            return rb"\d+"
+        if spec:
+            k = 0
+            while "tpart%d" % k in used:
+                k += 1
+            return named("tpart%d" % k, TimeFormat.part(spec, False))
         if "time" in used:
             return rb"\[[^\]\n]+\]"
         used.add("time")
@@ -157,7 +349,7 @@ class Splitter:
         for m in _DIRECTIVE.finditer(text):
             line.append(text[pos : m.start()].replace("\\t", "\t").replace('\\"', '"'))
             name = names[k]
-            if m.group(4) == "t":
+            if m.group(4) == "t" and not time_spec(m.group(3)):
                 line.append("[%s %s]" % (_MARK % ("d", k), _MARK % ("z", k)))
             elif m.group(4) == "%":
                 line.append("%")
@@ -340,7 +532,9 @@ class AccessFormat:
     """
 
     def __init__(self, fmt):
-        self.text = text = resolve(fmt)
+        # A format copied from httpd.conf has its double quotes escaped (LogFormat "... \\"%r\\" ..."); Apache's
+        # configuration reader unescapes them before mod_log_config reads the directives.
+        self.text = text = resolve(fmt).replace('\\"', '"')
         if "%" not in text:
             raise LogFormatError(
                 "%r is neither a preset (%s) nor a LogFormat string" % (fmt, ", ".join(sorted(PRESETS)))
@@ -364,8 +558,16 @@ class AccessFormat:
         if index["client"] is None:
             raise LogFormatError("LogFormat %r has no client field (%%h, %%a or %%{c}a)" % text)
         self.index = index
+        # %{format}t directives (when the format has no %t): the time is read from their texts together
+        self.times = None
+        if index["time"] is None:
+            specs = [time_spec(m.group(3)) for m in _DIRECTIVE.finditer(text) if m.group(4) == "t"]
+            specs = [spec for spec in specs if spec not in ("msec_frac", "usec_frac")]
+            if not specs:
+                raise LogFormatError("LogFormat %r has no time field (%%t or %%{format}t)" % text)
+            self.times = TimeFormat(text, specs, [groups["tpart%d" % k] for k in range(len(specs))])
         self.splitter = None
-        if "upath" not in groups and "query" not in groups:
+        if self.times is None and "upath" not in groups and "query" not in groups:
             client = [name for name, i in groups.items() if i == index["client"]][0]
             names = [{client: "client"}.get(n, n) for n in _directive_names(text)]
             names = [n if n in ("client", "time", "target", "status", "referer") else None for n in names]

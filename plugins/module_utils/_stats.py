@@ -337,6 +337,7 @@ class Stats:
         self._target_class = {}
         self._names = _Memo(_client_name)  # raw client field -> normalised address (None: not an address)
         self.bad_clients = 0  # lines whose client field is not an IP address (part of malformed)
+        self.continued = 0  # error-log lines that are not error lines of their own (a CGI's raw stderr)
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -1085,7 +1086,7 @@ def add_access_block(stats, buf, fmt):
         targets = _column(rows, index, "target")
     stats.add_access_columns(
         _column(rows, index, "client"),
-        stats.times.texts(_column(rows, index, "time")),
+        stats.times.texts(_column(rows, index, "time")) if fmt.times is None else fmt.times.epochs(rows),
         targets,
         _column(rows, index, "status"),
         referers=_column(rows, index, "referer"),

@@ -21,6 +21,7 @@ from ansible_collections.fleetguard.webshield.plugins.module_utils._logerror imp
 )
 from ansible_collections.fleetguard.webshield.plugins.module_utils._logformat import AccessFormat
 from ansible_collections.fleetguard.webshield.plugins.module_utils._logsource import (
+    MAX_LINE,
     STATE_VERSION,
     SourceError,
     discover,
@@ -67,7 +68,10 @@ def add_error_block(stats, buf):
         if parsed is None:
             stats.malformed += 1
             continue
-        if parsed == "continuation" or parsed.client is None:
+        if parsed == "continuation":
+            stats.continued += 1
+            continue
+        if parsed.client is None:
             continue
         if not cfg.in_window(parsed.epoch):
             continue
@@ -119,10 +123,65 @@ def add_fail2ban_block(stats, buf):
             stats.fail2ban[jail][names[action]] += 1
 
 
+def _first_malformed(kind, fmt, cfg, path, start):
+    """``(number, offset, line)`` of the first of 2000 lines of ``path`` from ``start`` that is counted
+    as malformed (or, in an error log, is not an error line), read the way the run read it; None when there
+    is none among them."""
+    probe = Stats(cfg)
+    number, offset = 0, start
+    for data, _end in read_blocks(path, start, block=1 << 16):
+        for line in data.split(b"\n")[:-1]:
+            number += 1
+            before = probe.malformed + probe.continued
+            if kind == "access":
+                add_access_block(probe, line + b"\n", fmt)
+            else:
+                add_error_block(probe, line + b"\n")
+            if probe.malformed + probe.continued > before:
+                return number, offset, line
+            offset += len(line) + 1
+            if number >= 2000:
+                return None
+    return None
+
+
+def _malformed_warning(kind, fmt, cfg, p, info):
+    """The warning for a file most of whose lines could not be read: the wrong format, or not a log."""
+    if kind == "access":
+        msg = "access log %s: %d of %d lines could not be read with access_format %r (counted in summary.malformed)" % (
+            p.path,
+            info["malformed"],
+            info["lines"],
+            fmt.text,
+        )
+        hint = "is this the LogFormat of the CustomLog that writes this file?"
+    else:
+        msg = "error log %s: %d of %d lines are not Apache error-log lines (%d counted in summary.malformed)" % (
+            p.path,
+            info["malformed"] + info.get("continued", 0),
+            info["lines"],
+            info["malformed"],
+        )
+        hint = "is this file an Apache ErrorLog?"
+    try:
+        first = _first_malformed(kind, fmt, cfg, p.path, p.start)
+    except SourceError:
+        first = None
+    if first is not None:
+        number, offset, line = first
+        where = "line %d" % number if not p.start else "the line at byte %d" % offset
+        if line == b"\0":
+            text = "(a line over %d bytes)" % MAX_LINE
+        else:
+            text = repr(line[:200].decode("utf-8", "backslashreplace")) + (" (cut)" if len(line) > 200 else "")
+        msg += "; %s: %s" % (where, text)
+    return msg + "; " + hint
+
+
 def _read_file(stats, job, info):
     """Read ``job`` = (kind, access format, path, start, end) into ``stats``; returns the end offset."""
     kind, fmt, path, start, end = job
-    before = (stats.lines, stats.bytes, stats.malformed)
+    before = (stats.lines, stats.bytes, stats.malformed, stats.continued)
     offset = start
     for data, pos in read_blocks(path, start, end):
         offset = pos
@@ -135,6 +194,8 @@ def _read_file(stats, job, info):
     info["lines"] += stats.lines - before[0]
     info["bytes"] += stats.bytes - before[1]
     info["malformed"] += stats.malformed - before[2]
+    if kind == "error":
+        info["continued"] = info.get("continued", 0) + stats.continued - before[3]
     return offset
 
 
@@ -348,6 +409,12 @@ def _collect(opts):
                     "status": "unchanged" if p.skip else "read",
                 }
             )
+            # most lines unreadable, or an "error log" without one error line: the wrong format or file
+            unread = info["malformed"] + info.get("continued", 0)
+            if kind != "fail2ban" and (
+                info["malformed"] * 2 > info["lines"] or info["lines"] and unread == info["lines"]
+            ):
+                warnings.append(_malformed_warning(kind, fmt, cfg, p, info))
     if opts.get("fail2ban_db"):
         path = opts["fail2ban_db"]
         if not os.path.exists(path):

@@ -39,6 +39,14 @@ options:
       - The access logs' format. A preset (V(common), V(combined), V(combined_duration) = combined + C(%D),
         V(vhost_combined)) or an Apache C(LogFormat) string given verbatim.
       - The format needs a client field (C(%a), C(%h) or C(%{c}a)); C(%a) wins when several are present.
+      - "The format needs the time: C(%t), or C(%{format}t) directives, which may split it in parts as in
+        C(%{%Y-%m-%d}tT%{%T}t.%{msec_frac}t%{%z}t): strftime conversions (C(%Y %m %d %H %M %S %b %z %T %F %c)
+        and more; an unsupported one is named in the error), C(%{sec}t), C(%{msec}t), C(%{usec}t), with or
+        without C(begin:)/C(end:). Without C(%z) the time is the host's local time, as Apache writes it."
+      - Double quotes escaped as in C(httpd.conf) (C(\"%r\")) are read as plain quotes, so a C(LogFormat)
+        line can be copied as it is. In a playbook, a format with C({%) must be kept from Jinja with C(!unsafe).
+      - When more than half of a file's lines cannot be read with this format, the run warns, naming the file
+        and showing its first such line.
     type: str
     default: combined
   error_logs:

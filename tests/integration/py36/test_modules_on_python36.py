@@ -107,7 +107,11 @@ def test_offender_stats_on_python36_matches_the_controller(tmp_path):
     old = run_module(PY36, "offender_stats", args, tmp_path)
     new = run_module(sys.executable, "offender_stats", dict(args, state_file=str(tmp_path / "state-3.json")), tmp_path)
     assert not old.get("failed"), old.get("msg")
-    assert old["summary"]["lines"] > 20 and not old.get("warnings")
+    assert old["summary"]["lines"] > 20
+    # The only warnings: sample logs that are more comment (failJSON annotation) than log lines.
+    assert all("lines could not be read" in w and "; line 1: '# " in w for w in old["warnings_list"]), old[
+        "warnings_list"
+    ]
     assert {"tripwire", "missing_script", "open_redirect", "fail2ban", "flood"} <= set(
         det for client in old["clients"].values() for det in client["offenses"]
     )

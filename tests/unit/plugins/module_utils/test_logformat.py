@@ -7,6 +7,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import time
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -89,6 +91,12 @@ def test_presets_parse_their_lines(preset, line, expected):
         ),
         ('%h\\t%t\\t"%r"\\t%>s', b'192.0.2.8\t[10/Oct/2000:13:55:36 -0700]\t"GET / HTTP/1.1"\t200', b"192.0.2.8"),
         ('%%%h %t "%r" %>s', b'%192.0.2.9 [10/Oct/2000:13:55:36 -0700] "GET / HTTP/1.1" 200', b"192.0.2.9"),
+        # directives of two letters after ^ (HTTP/2 trailers, mod_logio's time to first byte)
+        (
+            '%h %t "%r" %>s %{X-Trace}^ti %^FB',
+            b'192.0.2.10 [10/Oct/2000:13:55:36 -0700] "GET / HTTP/1.1" 200 abc 1234',
+            b"192.0.2.10",
+        ),
     ],
 )
 def test_verbatim_formats(fmt, line, client):
@@ -107,12 +115,64 @@ def test_percent_u_q_give_path_and_query():
     [
         ("nonsense", "neither a preset"),
         ('%l %u %t "%r" %>s', "no client field"),
-        ('%h %{%d/%b/%Y}t "%r"', "not supported"),
+        ('%h %{%d/%b/%Y %V}t "%r"', r"time format %\{%d/%b/%Y %V\}t: %V is not supported"),
+        ('%h %{%H:%M:%S}t "%r"', r"time directives \(%\{%H:%M:%S\}t\) give no date"),
+        ('%h %{msec_frac}t "%r"', "no time field"),
+        ('%h "%r" %>s', "no time field"),
     ],
 )
 def test_bad_formats(fmt, message):
     with pytest.raises(LogFormatError, match=message):
         AccessFormat(fmt)
+
+
+# 2021-02-03 10:00:00 UTC; 11:00 in Berlin (CET, +0100).
+T0 = 1612346400
+
+
+@pytest.mark.parametrize(
+    "fmt, stamp, epoch",
+    [
+        ("[%{%d/%b/%Y:%H:%M:%S %z}t]", b"[03/Feb/2021:10:00:07 +0000]", T0 + 7),
+        # the ISO 8601 layout of Apache's manual, in four directives (the fraction is not a time field)
+        ("%{%Y-%m-%d}tT%{%T}t.%{msec_frac}t%{%z}t", b"2021-02-03T12:00:00.123+0200", T0),
+        ("%{begin:%Y-%m-%dT%H:%M:%S}t", b"2021-02-03T11:00:00", T0),  # local time: Berlin
+        ("%{end:%c}t", b"Wed Feb  3 11:00:00 2021", T0),
+        ("%{%d/%B/%y %I:%M:%S %p %Z}t", b"03/February/21 10:00:00 AM UTC", T0),
+        ("%{%d/%b/%Y %l:%M %p}t", b"03/Feb/2021 11:00 AM", T0),  # no seconds: the minute
+        ("%{%Y %j %H}t", b"2021 034 11", T0),
+        ("%{sec}t", b"1612346400", T0),
+        ("%{msec}t", b"1612346400999", T0),
+        ("%{usec}t.%{usec_frac}t", b"1612346400999999.999999", T0),
+        ("%{%s}t", b"1612346400", T0),
+        # not a time: the line is malformed
+        ("%{%Y-%m-%dT%H:%M:%S}t", b"2021-02-30T11:00:00", None),
+        ("%{%Y-%m-%dT%H:%M:%S}t", b"2021-02-03T24:00:00", None),
+        ("%{%d/%b/%Y:%H:%M:%S}t", b"03/Fab/2021:11:00:00", None),
+        ("%{%Y %j %H}t", b"2021 366 11", None),
+        ("%{%I:%M:%S %p %Y-%m-%d}t", b"13:00:00 PM 2021-02-03", None),
+    ],
+)
+def test_time_directives_give_the_epoch(monkeypatch, fmt, stamp, epoch):
+    monkeypatch.setenv("TZ", "Europe/Berlin")
+    time.tzset()
+    try:
+        parsed = AccessFormat("%h " + fmt + ' "%r" %>s')
+        line = b"192.0.2.1 " + stamp + b' "GET / HTTP/1.1" 200'
+        rows = parsed.fast.findall(line)
+        assert parsed.index["time"] is None and parsed.splitter is None
+        assert len(rows) == 1 and rows[0][parsed.index["client"] - 1] == b"192.0.2.1"
+        assert parsed.times.epochs(rows) == [epoch]
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+def test_percent_t_wins_over_other_time_directives():
+    parsed = AccessFormat('%h %t %{msec}t "%r" %>s')
+    assert parsed.times is None and parsed.splitter is not None
+    line = b'192.0.2.1 [03/Feb/2021:10:00:00 +0000] 1612346400123 "GET / HTTP/1.1" 200\n'
+    assert parsed.splitter.columns(line, 1)["client"] == [b"192.0.2.1"]
 
 
 def test_presets_have_a_client_time_and_request():

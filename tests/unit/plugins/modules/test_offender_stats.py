@@ -247,3 +247,65 @@ def test_drill_down_data_reaches_the_report(tmp_path, args, day_pages, lines_per
         assert shown[0]["clients"]
     jump_client = "203.0.113.5"
     assert drill["details"].get(jump_client, {"lines": []})["lines"] == res["clients"][jump_client]["lines"]
+
+
+def test_a_log_in_another_format_warns_with_its_first_line(tmp_path):
+    """Most lines unreadable (the wrong access_format, or not a log at all): a warning says which file,
+    how many lines, the first such line and what to check; the run still returns what it could read."""
+    access = tmp_path / "access.log"
+    access.write_text(LINE % ("192.0.2.1", 1, "/", 200) + LINE % ("192.0.2.2", 2, "/", 200))
+    kind, res = run_module(access_logs=[str(access)], access_format="common")
+    assert kind == "ok"
+    assert res["summary"]["malformed"] == 2 and res["clients"] == {}
+    assert res["warnings_list"] == [
+        "access log %s: 2 of 2 lines could not be read with access_format '%s' (counted in summary.malformed); "
+        "line 1: %r; is this the LogFormat of the CustomLog that writes this file?"
+        % (access, '%h %l %u %t "%r" %>s %b', LINE.rstrip("\n") % ("192.0.2.1", 1, "/", 200))
+    ]
+    kind, res = run_module(error_logs=[str(access)])
+    assert kind == "ok"
+    assert res["warnings_list"][0].startswith("error log %s: 2 of 2 lines are not Apache error-log lines" % access)
+    assert res["warnings_list"][0].endswith("; is this file an Apache ErrorLog?")
+
+
+def test_a_few_unreadable_lines_do_not_warn_and_a_later_read_names_the_byte(tmp_path):
+    access = tmp_path / "access.log"
+    state = tmp_path / "state.json"
+    good = LINE % ("192.0.2.1", 1, "/", 200)
+    access.write_text(good * 2 + "garbage\n")
+    args = dict(access_logs=[str(access)], state_file=str(state))
+    kind, res = run_module(**args)
+    assert kind == "ok" and res["summary"]["malformed"] == 1
+    assert res["warnings_list"] == []
+    with open(str(access), "a") as fobj:
+        fobj.write(good + "\x00binary\n" + "more garbage\n")
+    kind, res = run_module(**args)
+    assert res["summary"]["lines"] == 3 and res["summary"]["malformed"] == 2
+    offset = 2 * len(good) + len("garbage\n") + len(good)
+    assert "2 of 3 lines could not be read" in res["warnings_list"][0]
+    assert "; the line at byte %d: '\\x00binary'; " % offset in res["warnings_list"][0]
+
+
+def test_a_json_log_format_copied_from_httpd_conf(tmp_path, monkeypatch):
+    """Escaped quotes as in httpd.conf and the time in %{...}t directives (local time without %z)."""
+    fmt = (
+        '{ \\"time\\":\\"%{%Y-%m-%d}tT%{%T}t.%{msec_frac}t\\", \\"client\\":\\"%a\\", '
+        '\\"request\\":\\"%r\\", \\"status\\":%>s, \\"referer\\":\\"%{Referer}i\\" }'
+    )
+    line = '{ "time":"2021-02-03T10:11:%02d.123", "client":"%s", "request":"GET %s HTTP/1.1", "status":%d, '
+    line += '"referer":"-" }\n'
+    access = tmp_path / "access.json"
+    access.write_text(
+        line % (1, "192.0.2.1", "/", 200)
+        + line % (2, "203.0.113.5", "/cgi-bin/x.cgi", 404)
+        + line % (59, "203.0.113.5", "/wp-login.php", 404)
+    )
+    monkeypatch.setenv("TZ", "Asia/Tokyo")  # the host's time zone (+09:00): the format has no %z
+    time.tzset()
+    kind, res = run_module(access_logs=[str(access)], access_format=fmt, tripwire_paths=["/wp-login.php"])
+    assert kind == "ok", res
+    assert res["summary"]["malformed"] == 0 and res["warnings_list"] == []
+    client = res["clients"]["203.0.113.5"]
+    assert client["offenses"] == {"missing_script": 2, "tripwire": 1}  # wp-login.php is a script too
+    assert (client["first_seen"], client["last_seen"]) == ("2021-02-03T10:11:02+09:00", "2021-02-03T10:11:59+09:00")
+    assert res["summary"]["first"] == "2021-02-03T10:11:01+09:00"  # 01:11:01 UTC, shown in local time
