@@ -7,6 +7,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import os
 import time
 
 import pytest
@@ -326,3 +327,37 @@ def test_formats_the_splitter_cannot_read_use_the_regex(fmt):
 )
 def test_splitter_gives_up_on_blocks_of_another_shape(buf):
     assert AccessFormat("combined").splitter.columns(buf, buf.count(b"\n")) is None
+
+
+_STRFTIME_FORMATS = [
+    "%d/%b/%Y:%H:%M:%S %z",
+    "%Y-%m-%dT%H:%M:%S%z",
+    "%Y-%m-%d %H:%M:%S",
+    "%c",
+    "%F %T %Z",
+    "%a, %d %B %Y %I:%M:%S %p",
+    "%Y %j %T",
+    "%D %r",
+    "%e-%b-%y %k:%M:%S",
+    "%s",
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(epoch=st.integers(min_value=0, max_value=3124137599), fmt=st.sampled_from(_STRFTIME_FORMATS))
+def test_strftime_formats_read_back_the_time_apache_wrote(epoch, fmt):
+    """What strftime writes (C locale, the host's zone, as Apache does) is read back to the same second."""
+    old = os.environ.get("TZ")
+    os.environ["TZ"] = "Asia/Tokyo"  # +09:00 with no summer time since 1951: no ambiguous hour
+    time.tzset()
+    try:
+        parsed = AccessFormat("%h [%{" + fmt + '}t] "%r" %>s')
+        stamp = time.strftime(fmt, time.localtime(epoch)).encode()
+        rows = parsed.fast.findall(b"192.0.2.1 [" + stamp + b'] "GET / HTTP/1.1" 200')
+        assert parsed.times.epochs(rows) == [epoch], stamp
+    finally:
+        if old is None:
+            del os.environ["TZ"]
+        else:
+            os.environ["TZ"] = old
+        time.tzset()
