@@ -1,0 +1,87 @@
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the fleetguard.webshield project
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""offender_stats reads what a real Apache writes with LogFormat lines of its users' kind: the time in
+``%{format}t`` directives (local time, split over several directives, epoch milliseconds), JSON with the
+quotes escaped as in httpd.conf. The format string is given to offender_stats exactly as in the config."""
+
+import contextlib
+import os
+import socket
+import subprocess
+import time
+from datetime import datetime
+
+import pytest
+from test_render_roles import APACHE, _free_port, _get, minimal_httpd_conf, needs_apache, world_readable_tmpdir
+
+from ansible_collections.fleetguard.webshield.plugins.module_utils._stats_collect import collect
+from ansible_collections.fleetguard.webshield.plugins.modules import offender_stats
+
+# As they stand in httpd.conf, between the LogFormat's double quotes.
+FORMATS = {
+    "json": (
+        '{ \\"time\\":\\"%{%Y-%m-%d}tT%{%T}t.%{msec_frac}t%{%z}t\\", \\"client\\":\\"%a\\", '
+        '\\"request\\":\\"%r\\", \\"status\\":%>s, \\"referer\\":\\"%{Referer}i\\" }'
+    ),
+    "local": '%a [%{%d/%b/%Y %H:%M:%S}t] \\"%r\\" %>s %b \\"%{Referer}i\\"',
+    "msec": '%a %{msec}t %{end:usec_frac}t \\"%r\\" %>s',
+}
+REQUESTS = ["/index.html", "/cgi-bin/gone.cgi", "/go?url=http%3A%2F%2Fevil.example%2F", "/about"]
+
+
+@needs_apache
+@pytest.mark.skipif(os.geteuid() != 0, reason="starts Apache with a worker user")
+@pytest.mark.parametrize("name", sorted(FORMATS))
+def test_offender_stats_reads_the_lines_apache_writes(monkeypatch, name):
+    fmt = FORMATS[name]
+    # Apache and the module both in a zone that is not UTC and has no summer time: a format without %z
+    # is only read right when both use the host's local time.
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        with world_readable_tmpdir() as root:
+            snippet = os.path.join(root, "formats.conf")
+            with open(snippet, "w", encoding="utf-8") as handle:
+                handle.write('LogFormat "%s" custom\nCustomLog %s/logs/custom.log custom\n' % (fmt, root))
+            with open(os.path.join(root, "index.html"), "w", encoding="utf-8") as handle:
+                handle.write("hello\n")
+            extra = '<Directory "%s">\n  Require all granted\n</Directory>\nDocumentRoot %s' % (root, root)
+            port = _free_port()
+            conf = minimal_httpd_conf(root, snippet, listen="127.0.0.1:%d" % port, extra=extra)
+            started = subprocess.run([APACHE, "-f", conf, "-k", "start"], capture_output=True, text=True, check=False)
+            assert started.returncode == 0, started.stderr
+            try:
+                for _ in range(50):  # wait for the listener (bounded)
+                    with contextlib.suppress(OSError):
+                        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                        break
+                    time.sleep(0.1)
+                before = int(time.time())
+                statuses = [_get("http://127.0.0.1:%d%s" % (port, path)) for path in REQUESTS]
+                after = int(time.time()) + 1
+            finally:
+                subprocess.run([APACHE, "-f", conf, "-k", "stop"], capture_output=True, check=False)
+                for _ in range(50):
+                    if not os.path.exists(os.path.join(root, "httpd.pid")):
+                        break
+                    time.sleep(0.1)
+            assert statuses == [200, 404, 404, 404]
+            log = os.path.join(root, "logs", "custom.log")
+            with open(log, encoding="utf-8") as handle:
+                written = handle.read()
+            opts = dict((key, spec.get("default")) for key, spec in offender_stats.ARGUMENT_SPEC.items())
+            opts.update(access_logs=[log], access_format=fmt, workers=1)
+            result, _old, _new, warnings = collect(opts)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert result["summary"]["lines"] == len(REQUESTS), written
+    assert result["summary"]["malformed"] == 0 and warnings == [], written
+    client = result["clients"]["127.0.0.1"]
+    assert client["hits"] == len(REQUESTS)
+    assert client["offenses"] == {"missing_script": 1, "open_redirect": 1}, written
+    assert client["statuses"] == {"200": 1, "404": 3}
+    # the times as Apache wrote them, within the seconds the requests were made in
+    first, last = (int(datetime.fromisoformat(client[key]).timestamp()) for key in ("first_seen", "last_seen"))
+    assert before <= first <= last <= after, (before, client["first_seen"], client["last_seen"], after, written)
