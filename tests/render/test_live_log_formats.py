@@ -26,6 +26,11 @@ FORMATS = {
     ),
     "local": '%a [%{%d/%b/%Y %H:%M:%S}t] \\"%r\\" %>s %b \\"%{Referer}i\\"',
     "msec": '%a %{msec}t %{end:usec_frac}t \\"%r\\" %>s',
+    # every directive the issue lists (%I and %O: mod_logio, built into Debian's apache2)
+    "all": (
+        '%h %a %{c}a %l %u %t \\"%r\\" %>s %s %b %B \\"%{User-Agent}i\\" %D %T %v %V %p %U%q %m %H %I %O '
+        '\\"%{Referer}i\\"'
+    ),
 }
 REQUESTS = ["/index.html", "/cgi-bin/gone.cgi", "/go?url=http%3A%2F%2Fevil.example%2F", "/about"]
 
