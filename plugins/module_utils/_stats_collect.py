@@ -409,11 +409,11 @@ def _collect(opts):
                     "status": "unchanged" if p.skip else "read",
                 }
             )
-            # most lines unreadable, or an "error log" without one error line: the wrong format or file
+            # most lines unreadable, or an "error log" of 20 lines or more without one error line (a few
+            # lines of a CGI's raw stderr can be all a run reads): the wrong format or the wrong file
             unread = info["malformed"] + info.get("continued", 0)
-            if kind != "fail2ban" and (
-                info["malformed"] * 2 > info["lines"] or info["lines"] and unread == info["lines"]
-            ):
+            foreign = info["lines"] >= 20 and unread == info["lines"]
+            if kind != "fail2ban" and (info["malformed"] * 2 > info["lines"] or foreign):
                 warnings.append(_malformed_warning(kind, fmt, cfg, p, info))
     if opts.get("fail2ban_db"):
         path = opts["fail2ban_db"]

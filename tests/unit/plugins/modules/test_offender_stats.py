@@ -262,9 +262,13 @@ def test_a_log_in_another_format_warns_with_its_first_line(tmp_path):
         "line 1: %r; is this the LogFormat of the CustomLog that writes this file?"
         % (access, '%h %l %u %t "%r" %>s %b', LINE.rstrip("\n") % ("192.0.2.1", 1, "/", 200))
     ]
+    # As an error log: no line is an error line. A few such lines can be a CGI's stderr: 20 make a warning.
+    kind, res = run_module(error_logs=[str(access)])
+    assert kind == "ok" and res["warnings_list"] == []
+    access.write_text(LINE % ("192.0.2.1", 1, "/", 200) * 20)
     kind, res = run_module(error_logs=[str(access)])
     assert kind == "ok"
-    assert res["warnings_list"][0].startswith("error log %s: 2 of 2 lines are not Apache error-log lines" % access)
+    assert res["warnings_list"][0].startswith("error log %s: 20 of 20 lines are not Apache error-log lines" % access)
     assert res["warnings_list"][0].endswith("; is this file an Apache ErrorLog?")
 
 
