@@ -5,15 +5,12 @@
 ``%{format}t`` directives (local time, split over several directives, epoch milliseconds), JSON with the
 quotes escaped as in httpd.conf. The format string is given to offender_stats exactly as in the config."""
 
-import contextlib
 import os
-import socket
-import subprocess
 import time
 from datetime import datetime
 
 import pytest
-from test_render_roles import APACHE, _free_port, _get, minimal_httpd_conf, needs_apache, world_readable_tmpdir
+from test_render_roles import _free_port, _get, minimal_httpd_conf, needs_apache, running_apache, world_readable_tmpdir
 
 from ansible_collections.fleetguard.webshield.plugins.module_utils._stats_collect import collect
 from ansible_collections.fleetguard.webshield.plugins.modules import offender_stats
@@ -54,23 +51,10 @@ def test_offender_stats_reads_the_lines_apache_writes(monkeypatch, name):
             extra = '<Directory "%s">\n  Require all granted\n</Directory>\nDocumentRoot %s' % (root, root)
             port = _free_port()
             conf = minimal_httpd_conf(root, snippet, listen="127.0.0.1:%d" % port, extra=extra)
-            started = subprocess.run([APACHE, "-f", conf, "-k", "start"], capture_output=True, text=True, check=False)
-            assert started.returncode == 0, started.stderr
-            try:
-                for _ in range(50):  # wait for the listener (bounded)
-                    with contextlib.suppress(OSError):
-                        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                        break
-                    time.sleep(0.1)
+            with running_apache(conf, port) as base:
                 before = int(time.time())
-                statuses = [_get("http://127.0.0.1:%d%s" % (port, path)) for path in REQUESTS]
+                statuses = [_get(base + path) for path in REQUESTS]
                 after = int(time.time()) + 1
-            finally:
-                subprocess.run([APACHE, "-f", conf, "-k", "stop"], capture_output=True, check=False)
-                for _ in range(50):
-                    if not os.path.exists(os.path.join(root, "httpd.pid")):
-                        break
-                    time.sleep(0.1)
             assert statuses == [200, 404, 404, 404]
             log = os.path.join(root, "logs", "custom.log")
             with open(log, encoding="utf-8") as handle:

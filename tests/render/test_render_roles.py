@@ -319,6 +319,27 @@ def _free_port():
         return sock.getsockname()[1]
 
 
+@contextlib.contextmanager
+def running_apache(conf, port):
+    """Apache started with ``conf`` (made by minimal_httpd_conf) and listening on ``port``; yields its base
+    URL. Stopped afterwards, also on failure, and waited for until its pid file is gone (bounded)."""
+    started = subprocess.run([APACHE, "-f", conf, "-k", "start"], capture_output=True, text=True, check=False)
+    assert started.returncode == 0, started.stderr
+    try:
+        for _ in range(50):  # wait for the listener (bounded)
+            with contextlib.suppress(OSError):
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            time.sleep(0.1)
+        yield "http://127.0.0.1:%d" % port
+    finally:
+        subprocess.run([APACHE, "-f", conf, "-k", "stop"], capture_output=True, check=False)
+        for _ in range(50):
+            if not os.path.exists(os.path.join(os.path.dirname(conf), "httpd.pid")):
+                break
+            time.sleep(0.1)
+
+
 def _get(url, headers=None):
     request = urllib.request.Request(url, headers=headers or {})
     try:
@@ -367,15 +388,7 @@ def test_live_apache_lines_are_charged_to_the_client(settings, headers, client):
         extra += '<Directory "%s">\n  Require all granted\n</Directory>\nDocumentRoot %s' % (root, root)
         port = _free_port()
         conf = minimal_httpd_conf(root, snippet, listen="127.0.0.1:%d" % port, extra=extra)
-        started = subprocess.run([APACHE, "-f", conf, "-k", "start"], capture_output=True, text=True, check=False)
-        assert started.returncode == 0, started.stderr
-        try:
-            base = "http://127.0.0.1:%d" % port
-            for _ in range(50):  # wait for the listener (bounded)
-                with contextlib.suppress(OSError):
-                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                    break
-                time.sleep(0.1)
+        with running_apache(conf, port) as base:
             for _ in range(50):  # mod_cgid's daemon may answer 503 for a moment after the start (bounded)
                 if _get(base + "/cgi-bin/hello.cgi", headers) == 200:
                     break
@@ -384,12 +397,6 @@ def test_live_apache_lines_are_charged_to_the_client(settings, headers, client):
             assert _get(base + "/cgi-bin/missing.cgi", dict(headers, Referer="http://x/ [client 198.51.100.7]")) == 404
             assert _get(base + "/cgi-bin/old.cgi", headers) == 410
             assert _get(base + "/go?url=http://evil.example/", headers) == 404
-        finally:
-            subprocess.run([APACHE, "-f", conf, "-k", "stop"], capture_output=True, check=False)
-            for _ in range(50):
-                if not os.path.exists(os.path.join(root, "httpd.pid")):
-                    break
-                time.sleep(0.1)
         settings_f2b = {"fail2ban_tripwire_paths": ["/cgi-bin/old.cgi"], "__fail2ban_banaction": "nftables"}
         variables = wr.role_variables("fail2ban", "debian12", settings_f2b)
         os.makedirs(os.path.join(root, "f2b", "filter.d"))
