@@ -96,9 +96,8 @@ _CONVERSIONS = {
     "u": (None, rb"\d"),
     "w": (None, rb"\d"),
     "z": ("z", rb"[+-]\d{4}"),
-    "Z": ("Z", rb"[A-Za-z][A-Za-z0-9+-]*"),
+    "Z": ("Z", rb"[A-Za-z+-][A-Za-z0-9+-]*"),  # CET, UTC, or +09 for zones without an abbreviation
     "s": ("epoch", rb"\d+"),
-    "n": (None, b"\n"),
     "t": (None, b"\t"),
     "%": (None, b"%"),
 }

@@ -117,6 +117,7 @@ def test_percent_u_q_give_path_and_query():
         ("nonsense", "neither a preset"),
         ('%l %u %t "%r" %>s', "no client field"),
         ('%h %{%d/%b/%Y %V}t "%r"', r"time format %\{%d/%b/%Y %V\}t: %V is not supported"),
+        ('%h %{%Y-%m-%d %T%n}t "%r"', r"%n is not supported"),  # a line break ends the log line
         ('%h %{%H:%M:%S}t "%r"', r"time directives \(%\{%H:%M:%S\}t\) give no date"),
         ('%h %{msec_frac}t "%r"', "no time field"),
         ('%h "%r" %>s', "no time field"),
@@ -140,6 +141,7 @@ T0 = 1612346400
         ("%{begin:%Y-%m-%dT%H:%M:%S}t", b"2021-02-03T11:00:00", T0),  # local time: Berlin
         ("%{end:%c}t", b"Wed Feb  3 11:00:00 2021", T0),
         ("%{%d/%B/%y %I:%M:%S %p %Z}t", b"03/February/21 10:00:00 AM UTC", T0),
+        ("%{%F %T %Z}t", b"2021-02-03 11:00:00 +01", T0),  # a zone without abbreviation: local time
         ("%{%d/%b/%Y %l:%M %p}t", b"03/Feb/2021 11:00 AM", T0),  # no seconds: the minute
         ("%{%Y %j %H}t", b"2021 034 11", T0),
         ("%{sec}t", b"1612346400", T0),
