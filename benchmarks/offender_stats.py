@@ -9,6 +9,8 @@ memory figure), then prints, in one run:
 
 * the module core (every detector on) with 1 and 2 processes: seconds, lines/s, peak RSS;
 * ``mawk '{c[$1]++}'`` on the same file and the ratio (module time / mawk time);
+* mawk running a part of the module's counting (per-client hits, times, statuses, days; pages, referers;
+  two detectors), to show what the floor of 2x ``mawk '{c[$1]++}'`` compares the module with;
 * a rerun with ``state_file`` on the unchanged file;
 * every client returned (``top: 0``), with and without per-client detail and network tables (what
   ``blocklist_push.yml`` asks each server for): time and size of the result;
@@ -202,13 +204,30 @@ def _cpu():
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
-def mawk_seconds(path):
-    """(wall seconds, CPU seconds) of mawk '{c[$1]++}' on the file, or None without mawk."""
+# A part of what the module counts, in awk, for scale: per client hits, first and last time, statuses and
+# days; hits per page and referer; 404s on script paths and external URLs in the query as offences.
+AWK_COUNTING = r"""
+{
+  if (split($0, q, "\"") < 7) { bad++; next }
+  c = $1; t = substr($4, 2); hits[c]++
+  if (!(c in first)) first[c] = t
+  last[c] = t
+  split(q[2], r, " "); split(q[3], s, " ")
+  pages[r[2]]++; refs[q[4]]++; st[c SUBSEP s[1]]++; day[c SUBSEP substr(t, 1, 11)]++
+  if (s[1] == 404 && r[2] ~ /\.(cgi|pl|php)$/) off[c]++
+  if (r[2] ~ /[?&][^=]*=(https?%3A|https?:)/) off[c]++
+}
+END { for (c in hits) n++; print n, bad }
+"""
+
+
+def mawk_seconds(path, program="{c[$1]++}"):
+    """(wall seconds, CPU seconds) of mawk running ``program`` on the file, or None without mawk."""
     mawk = shutil.which("mawk")
     if not mawk:
         return None
     start = time.time()
-    proc = subprocess.Popen([mawk, "{c[$1]++}", path], stdout=subprocess.DEVNULL)
+    proc = subprocess.Popen([mawk, program, path], stdout=subprocess.DEVNULL)
     _pid, _status, usage = os.wait4(proc.pid, 0)
     return time.time() - start, usage.ru_utime + usage.ru_stime
 
@@ -259,6 +278,11 @@ def main():
         print("load average: %.2f %.2f %.2f (2 cores; other work on the machine inflates wall times)" % os.getloadavg())
         mawk = mawk_seconds(path)
         print("mawk '{c[$1]++}': %.2f s wall, %.2f s CPU" % mawk if mawk else "mawk not installed")
+        if mawk:
+            print(
+                "mawk with a part of the module's counting (for scale): %.2f s wall"
+                % mawk_seconds(path, AWK_COUNTING)[0]
+            )
         collect_module = importlib.import_module(
             "ansible_collections.fleetguard.webshield.plugins.module_utils._stats_collect"
         )
