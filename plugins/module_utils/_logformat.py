@@ -573,6 +573,15 @@ class AccessFormat:
             self.splitter = Splitter.build(text, names)
 
 
+def access_formats(value):
+    """The AccessFormats of an ``access_format`` option: one format, or a list of them to choose from per
+    file. Raises LogFormatError naming the value that is not a format."""
+    texts = [value] if isinstance(value, str) else value
+    if not isinstance(texts, (list, tuple)) or not texts or not all(isinstance(t, str) for t in texts):
+        raise LogFormatError("a format or a non-empty list of formats is needed, got %r" % (value,))
+    return [AccessFormat(text) for text in texts]
+
+
 def _directive_names(text):
     """The field name each directive of ``text`` stands for (None for the unnamed ones), as ``_compile``
     names them: the first directive of a kind gets the name."""

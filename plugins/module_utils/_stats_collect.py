@@ -19,7 +19,7 @@ from ansible_collections.fleetguard.webshield.plugins.module_utils._logerror imp
     parse_fail2ban_line,
     read_fail2ban_db,
 )
-from ansible_collections.fleetguard.webshield.plugins.module_utils._logformat import AccessFormat
+from ansible_collections.fleetguard.webshield.plugins.module_utils._logformat import AccessFormat, access_formats
 from ansible_collections.fleetguard.webshield.plugins.module_utils._logsource import (
     MAX_LINE,
     STATE_VERSION,
@@ -145,14 +145,37 @@ def _first_malformed(kind, fmt, cfg, path, start):
     return None
 
 
-def _malformed_warning(kind, fmt, cfg, p, info):
-    """The warning for a file most of whose lines could not be read: the wrong format, or not a log."""
+def _choose_format(formats, cfg, p):
+    """The first of ``formats`` that reads the most of the first lines this run reads of ``p`` (up to 64 KiB)."""
+    try:
+        data = next(read_blocks(p.path, p.start, block=1 << 16), (b"", 0))[0]
+    except SourceError:
+        return formats[0]  # reading the file fails again, and says why
+    best, fewest = formats[0], None
+    for fmt in formats:
+        probe = Stats(cfg)
+        if data:
+            add_access_block(probe, data, fmt)
+        if fewest is None or probe.malformed < fewest:
+            best, fewest = fmt, probe.malformed
+        if not fewest:
+            break
+    return best
+
+
+def _malformed_warning(kind, fmt, cfg, p, info, *, choices=1):
+    """The warning for a file most of whose lines could not be read: the wrong format, or not a log.
+    ``fmt`` is the access format used for the file, ``choices`` how many access_format offered."""
     if kind == "access":
-        msg = "access log %s: %d of %d lines could not be read with access_format %r (counted in summary.malformed)" % (
-            p.path,
-            info["malformed"],
-            info["lines"],
-            fmt.text,
+        msg = (
+            "access log %s: %d of %d lines could not be read with access_format %r%s (counted in summary.malformed)"
+            % (
+                p.path,
+                info["malformed"],
+                info["lines"],
+                fmt.text,
+                " (the best of its %d formats)" % choices if choices > 1 else "",
+            )
         )
         hint = "is this the LogFormat of the CustomLog that writes this file?"
     else:
@@ -199,17 +222,21 @@ def _read_file(stats, job, info):
     return offset
 
 
-def _worker(conn, cfg, fmt_text, ranges):
-    """Child process: read access-log byte ranges into its own Stats and send it back."""
+def _worker(conn, cfg, fmt_texts, ranges):
+    """Child process: read access-log byte ranges (each file with its format, ``fmt_texts``: path -> format
+    text) into its own Stats and send it back."""
     try:
         stats = Stats(cfg)
         stats.flood_head = {}
         stats.first_day_clients = {}
-        fmt = AccessFormat(fmt_text)
+        formats = {}
         infos = []
         for path, start, end in ranges:
+            text = fmt_texts[path]
+            if text not in formats:
+                formats[text] = AccessFormat(text)
             info = {"lines": 0, "bytes": 0, "malformed": 0}
-            end_off = _read_file(stats, ("access", fmt, path, start, end), info)
+            end_off = _read_file(stats, ("access", formats[text], path, start, end), info)
             infos.append((path, end_off, info))
         stats.drop_caches()
         # The large containers go one at a time, so the parent holds at most one of them besides its own
@@ -258,9 +285,10 @@ def _split_work(todo, weights, n):
     return runs
 
 
-def _parallel_access(stats, fmt, planned, infos, workers):
-    """Read access logs, the later parts of the bytes by child processes (``workers`` processes in all, at
-    most one per usable CPU and per PARALLEL_MIN_BYTES / 2 of input). Returns (end offsets, processes used)."""
+def _parallel_access(stats, fmt_of, planned, infos, workers):
+    """Read access logs (each with its format, ``fmt_of``: path -> AccessFormat), the later parts of the bytes
+    by child processes (``workers`` processes in all, at most one per usable CPU and per PARALLEL_MIN_BYTES / 2
+    of input). Returns (end offsets, processes used)."""
     todo = [(p.path, p.start, p.entry["size"], is_gzip(p.path)) for p in planned if not p.skip]
     # Work is estimated in bytes; a .gz file holds about four times its size.
     weights = [max(size * 4 - start, 0) if gz else size - start for _p, start, size, gz in todo]
@@ -268,7 +296,7 @@ def _parallel_access(stats, fmt, planned, infos, workers):
     ends = {}
     if workers < 2 or total < PARALLEL_MIN_BYTES:
         for path, start, _size, _gz in todo:
-            ends[path] = _read_file(stats, ("access", fmt, path, start, None), infos[path])
+            ends[path] = _read_file(stats, ("access", fmt_of[path], path, start, None), infos[path])
         return ends, 1
     runs = _split_work(todo, weights, min(workers, usable_cpus(), total // max(1, PARALLEL_MIN_BYTES // 2)))
     # The parent reads the first run (the oldest lines); a child each of the others, in order.
@@ -279,12 +307,13 @@ def _parallel_access(stats, fmt, planned, infos, workers):
         for run in runs[1:]:
             if run:
                 parent_conn, child_conn = ctx.Pipe(duplex=False)
-                proc = ctx.Process(target=_worker, args=(child_conn, stats.cfg, fmt.text, run))
+                texts = dict((path, fmt_of[path].text) for path, _start, _end in run)
+                proc = ctx.Process(target=_worker, args=(child_conn, stats.cfg, texts, run))
                 proc.start()
                 child_conn.close()
                 children.append((proc, parent_conn))
         for path, start, end in runs[0]:
-            ends[path] = _read_file(stats, ("access", fmt, path, start, end), infos[path])
+            ends[path] = _read_file(stats, ("access", fmt_of[path], path, start, end), infos[path])
         stats.drop_caches()  # room for the children's results
         for proc, conn in children:
             _merge_child(stats, proc, conn, infos, ends)
@@ -362,7 +391,7 @@ def _collect(opts):
         since=opts.get("since_epoch"),
         until=opts.get("until_epoch"),
     )
-    fmt = AccessFormat(opts["access_format"])
+    formats = access_formats(opts["access_format"])
     stats = Stats(cfg)
     state = load_state(opts["state_file"]) if opts.get("state_file") else {}
     old_files = state.get("files", []) if state else []
@@ -381,13 +410,17 @@ def _collect(opts):
             warnings.append(msg)
         planned = plan(found, {"files": [o for o in old_files if o.get("kind") == kind]})
         infos = dict((p.path, {"lines": 0, "bytes": 0, "malformed": 0}) for p in planned)
+        fmt_of = {}  # access log -> its format (the first of several that reads its lines best)
         if kind == "access":
-            ends, processes = _parallel_access(stats, fmt, planned, infos, opts.get("workers", 2))
+            for p in planned:
+                if not p.skip:
+                    fmt_of[p.path] = formats[0] if len(formats) == 1 else _choose_format(formats, cfg, p)
+            ends, processes = _parallel_access(stats, fmt_of, planned, infos, opts.get("workers", 2))
         else:
             ends = {}
             for p in planned:
                 if not p.skip:
-                    ends[p.path] = _read_file(stats, (kind, fmt, p.path, p.start, None), infos[p.path])
+                    ends[p.path] = _read_file(stats, (kind, None, p.path, p.start, None), infos[p.path])
         for p in planned:
             entry = dict(p.entry)
             entry["kind"] = kind
@@ -397,24 +430,25 @@ def _collect(opts):
             entry["complete"] = p.skip or is_gzip(p.path) or end_off == entry["size"]
             new_entries.append(entry)
             info = infos[p.path]
-            files_out.append(
-                {
-                    "path": p.path,
-                    "kind": kind,
-                    "start": p.start,
-                    "offset": end_off,
-                    "lines": info["lines"],
-                    "bytes": info["bytes"],
-                    "malformed": info["malformed"],
-                    "status": "unchanged" if p.skip else "read",
-                }
-            )
+            out = {
+                "path": p.path,
+                "kind": kind,
+                "start": p.start,
+                "offset": end_off,
+                "lines": info["lines"],
+                "bytes": info["bytes"],
+                "malformed": info["malformed"],
+                "status": "unchanged" if p.skip else "read",
+            }
+            if kind == "access":
+                out["format"] = fmt_of[p.path].text if p.path in fmt_of else None
+            files_out.append(out)
             # most lines unreadable, or an "error log" of 20 lines or more without one error line (a few
             # lines of a CGI's raw stderr can be all a run reads): the wrong format or the wrong file
             unread = info["malformed"] + info.get("continued", 0)
             foreign = info["lines"] >= 20 and unread == info["lines"]
             if kind != "fail2ban" and (info["malformed"] * 2 > info["lines"] or foreign):
-                warnings.append(_malformed_warning(kind, fmt, cfg, p, info))
+                warnings.append(_malformed_warning(kind, fmt_of.get(p.path), cfg, p, info, choices=len(formats)))
     if opts.get("fail2ban_db"):
         path = opts["fail2ban_db"]
         if not os.path.exists(path):

@@ -38,6 +38,10 @@ options:
     description:
       - The access logs' format. A preset (V(common), V(combined), V(combined_duration) = combined + C(%D),
         V(vhost_combined)) or an Apache C(LogFormat) string given verbatim.
+      - Or a list of them, for servers whose access logs are not all in one format (for example CentOS's
+        C(access_log) in V(combined) and C(ssl_access_log) in V(common)). Each file is then read with the
+        first format of the list that reads the most of the lines this run reads of it (judged on up to
+        64 KiB); RV(files) names the format used for each file.
       - The format needs a client field (C(%a), C(%h) or C(%{c}a)); C(%a) wins when several are present.
       - "The format needs the time: C(%t), or C(%{format}t) directives, which may split it in parts as in
         C(%{%Y-%m-%d}tT%{%T}t.%{msec_frac}t%{%z}t): strftime conversions (C(%Y %m %d %H %M %S %b %z %T %F %c)
@@ -47,7 +51,7 @@ options:
         line can be copied as it is. In a playbook, a format with C({%) must be kept from Jinja with C(!unsafe).
       - When more than half of a file's lines cannot be read with this format, the run warns, naming the file
         and showing its first such line.
-    type: str
+    type: raw
     default: combined
   error_logs:
     description:
@@ -375,13 +379,15 @@ fail2ban:
   type: dict
   sample: {webshield-noscript: {bans: 12, unbans: 10, found: 40}}
 files:
-  description: Per file read, with where reading started and ended (uncompressed offsets).
+  description:
+    - Per file read, with where reading started and ended (uncompressed offsets).
+    - An access log's C(format) is the O(access_format) it was read with (null when the file was unchanged).
   returned: always
   type: list
   elements: dict
   sample:
     - {path: /var/log/apache2/access.log, kind: access, start: 0, offset: 182323254, lines: 1000000,
-       bytes: 182323254, malformed: 0, status: read}
+       bytes: 182323254, malformed: 0, status: read, format: '%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-Agent}i"'}
 warnings_list:
   description: The warnings of this run (also shown as Ansible warnings), for example globs that matched nothing.
   returned: always
@@ -398,7 +404,7 @@ from datetime import datetime
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.fleetguard.webshield.plugins.module_utils._logformat import AccessFormat, LogFormatError
+from ansible_collections.fleetguard.webshield.plugins.module_utils._logformat import LogFormatError, access_formats
 from ansible_collections.fleetguard.webshield.plugins.module_utils._logsource import SourceError, save_state
 from ansible_collections.fleetguard.webshield.plugins.module_utils._stats import DETECTORS
 from ansible_collections.fleetguard.webshield.plugins.module_utils._stats_collect import (
@@ -409,7 +415,7 @@ from ansible_collections.fleetguard.webshield.plugins.module_utils._stats_collec
 
 ARGUMENT_SPEC = dict(
     access_logs=dict(type="list", elements="str", default=[]),
-    access_format=dict(type="str", default="combined"),
+    access_format=dict(type="raw", default="combined"),
     error_logs=dict(type="list", elements="str", default=[]),
     fail2ban_logs=dict(type="list", elements="str", default=[]),
     fail2ban_db=dict(type="path"),
@@ -511,7 +517,7 @@ def validate(module, params):
     if not 1 <= p["workers"] <= MAX_WORKERS:
         module.fail_json(msg="workers must be between 1 and %d, got %d" % (MAX_WORKERS, p["workers"]))
     try:
-        AccessFormat(p["access_format"])
+        access_formats(p["access_format"])
     except LogFormatError as exc:
         module.fail_json(msg="access_format: %s" % exc)
     if not (p["access_logs"] or p["error_logs"] or p["fail2ban_logs"] or p["fail2ban_db"]):

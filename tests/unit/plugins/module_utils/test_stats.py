@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ansible_collections.fleetguard.webshield.plugins.module_utils import _plan, _stats, _stats_collect
+from ansible_collections.fleetguard.webshield.plugins.module_utils._logformat import PRESETS
 from ansible_collections.fleetguard.webshield.plugins.module_utils._stats_collect import collect
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "..", "fixtures", "logs")
@@ -1026,3 +1027,36 @@ def test_the_push_playbooks_lean_result_plans_the_same_blocklist(tmp_path):
         plans.append(_plan.build_plan(stats, protection, {"levels": levels, "broadest_prefix": 16}, now=1767225600))
     assert plans[1] == plans[0]
     assert sorted(e["reason"] for e in plans[0][0]["entries"]) == ["address", "network/24", "network/64"]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_each_log_is_read_with_the_format_that_fits_it(tmp_path, monkeypatch, workers):
+    """access_format as a list: CentOS's access_log (combined) and ssl_access_log (common) in one run, each
+    read with its own format, also when a child process reads one of them."""
+    combined = tmp_path / "access_log"
+    common = tmp_path / "ssl_access_log"
+    combined.write_text("".join(ACCESS % ("192.0.2.%d" % (i % 5), 0, i % 60, "/", 200, "-") for i in range(300)))
+    common.write_text(
+        "".join(
+            '198.51.100.%d - - [03/Feb/2021:10:01:%02d +0000] "GET %s HTTP/1.1" %d 100\n'
+            % (i % 3, i % 60, "/cgi-bin/x.cgi" if i % 10 == 0 else "/", 404 if i % 10 == 0 else 200)
+            for i in range(200)
+        )
+    )
+    monkeypatch.setattr(_stats_collect, "PARALLEL_MIN_BYTES", 1)
+    monkeypatch.setattr(_stats_collect, "usable_cpus", lambda: 8)
+    logs = [str(combined), str(common)]
+    result, _s, warnings = run(access_logs=logs, access_format=["combined", "common"], workers=workers)
+    assert warnings == [] and result["summary"]["processes"] == workers
+    assert result["summary"]["lines"] == 500 and result["summary"]["malformed"] == 0
+    assert result["clients_total"] == 8 and result["clients"]["198.51.100.0"]["offenses"]["missing_script"] == 7
+    formats = dict((os.path.basename(f["path"]), f["format"]) for f in result["files"])
+    assert formats == {"access_log": PRESETS["combined"], "ssl_access_log": PRESETS["common"]}
+    # with the first format alone, the other file cannot be read and says so
+    result, _s, warnings = run(access_logs=logs, access_format="combined", workers=workers)
+    assert result["summary"]["malformed"] == 200
+    assert len(warnings) == 1 and warnings[0].startswith("access log %s: 200 of 200 lines could not be read" % common)
+    # neither format fits: the warning names the closest one of the list
+    result, _s, warnings = run(access_logs=[str(common)], access_format=["vhost_combined", "combined_duration"])
+    assert result["files"][0]["format"] == PRESETS["vhost_combined"]
+    assert "with access_format %r (the best of its 2 formats)" % PRESETS["vhost_combined"] in warnings[0]
