@@ -56,7 +56,7 @@ CSV_TABLES = {
     "detectors": ("scope", "detector", "offenses", "clients"),
     "bans": ("scope", "address", "bans", "first_seen", "last_seen", "servers", "blocked_by"),
     "jails": ("scope", "jail", "bans", "unbans", "found"),
-    "files": ("scope", "path", "kind", "lines", "malformed", "status"),
+    "files": ("scope", "path", "kind", "lines", "malformed", "status", "format"),
     "blocklist": (
         "cidr",
         "family",
@@ -387,6 +387,7 @@ class _Scope:
                         "lines": _int(item.get("lines", 0)),
                         "malformed": _int(item.get("malformed", 0)),
                         "status": _text(item.get("status", ""), 200),
+                        "format": _text(item.get("format") or "", 500),
                     }
                 )
         clients = _pairs(result.get("clients") or {}, ("address", "ip", "client"))

@@ -168,7 +168,14 @@ def offender_stats(server_index):
         "referers": referers,
         "fail2ban": {"webshield-noscript": {"bans": 4 + server_index, "unbans": 2, "found": 30}},
         "files": [
-            {"path": "/var/log/apache2/access.log", "kind": "access", "lines": lines, "malformed": 3, "status": "read"},
+            {
+                "path": "/var/log/apache2/access.log",
+                "kind": "access",
+                "lines": lines,
+                "malformed": 3,
+                "status": "read",
+                "format": '%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-Agent}i"',
+            },
             {"path": "/var/log/apache2/error.log", "kind": "error", "lines": 800, "malformed": 0, "status": "read"},
         ],
         "warnings_list": ["fail2ban_logs: '/var/log/fail2ban.log*' matches no file"] if server_index == 2 else [],

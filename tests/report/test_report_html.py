@@ -177,6 +177,7 @@ def test_summary_figures_shown(fleet_report, element_id, text):
         ("special:shared", "why a candidate was excluded"),
         ("webshield-noscript", "fail2ban jail"),
         ("/var/log/apache2/access.log", "files read"),
+        ('<code>%h %l %u %t "%r" %&gt;s %b', "the format a file was read with"),
         ("web3.example.net: fail2ban_logs: '/var/log/fail2ban.log*' matches no file", "module warning"),
         ("203.0.113.128/25", "removed entry"),
         ("bitrix/redirect.php", "referers"),
