@@ -11,6 +11,7 @@ import contextlib
 import gzip
 import json
 import os
+import re
 import sqlite3
 import time
 
@@ -316,3 +317,49 @@ def test_a_json_log_format_copied_from_httpd_conf(tmp_path, monkeypatch):
     assert client["offenses"] == {"missing_script": 2, "tripwire": 1}  # wp-login.php is a script too
     assert (client["first_seen"], client["last_seen"]) == ("2021-02-03T10:11:02+09:00", "2021-02-03T10:11:59+09:00")
     assert res["summary"]["first"] == "2021-02-03T10:11:01+09:00"  # 01:11:01 UTC, shown in local time
+
+
+REPO = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..")
+# One request in each layout an OS's own access logs are written in (CentOS 7: access_log combined,
+# ssl_access_log in the common format of mod_ssl's TransferLog; Debian: other_vhosts_access.log).
+OS_LAYOUTS = {
+    "RedHat": {
+        "access_log": LINE % ("192.0.2.1", 1, "/cgi-bin/a.cgi", 404),
+        "access_log-20210201.gz": LINE % ("192.0.2.2", 2, "/cgi-bin/a.cgi", 404),
+        "ssl_access_log": '192.0.2.3 - - [03/Feb/2021:10:11:03 +0000] "GET /cgi-bin/a.cgi HTTP/1.1" 404 209\n',
+        "ssl_request_log": '[03/Feb/2021:10:11:04 +0000] 192.0.2.9 TLSv1.2 AES128-SHA "GET / HTTP/1.1" 5\n',
+    },
+    "Debian": {
+        "access.log": LINE % ("192.0.2.1", 1, "/cgi-bin/a.cgi", 404),
+        "access.log.2.gz": LINE % ("192.0.2.2", 2, "/cgi-bin/a.cgi", 404),
+        "other_vhosts_access.log": "www.example.com:443 " + LINE % ("192.0.2.3", 3, "/cgi-bin/a.cgi", 404),
+    },
+}
+
+
+@pytest.mark.parametrize("family", sorted(OS_LAYOUTS))
+def test_the_playbooks_default_logs_and_formats_read_each_os_layout(tmp_path, family):
+    """blocklist_push.yml and the report role read every access log of the OS's layout, each in its own
+    format, with no warning; a log of another kind (mod_ssl's ssl_request_log) is not among them."""
+    with open(os.path.join(REPO, "playbooks", "blocklist_push.yml")) as fobj:
+        push = yaml.safe_load(fobj)[0]["vars"]["blocklist_push_default_logs"][family]["access"]
+    with open(os.path.join(REPO, "roles", "report", "vars", family + ".yml")) as fobj:
+        report = yaml.safe_load(fobj)["report__os_access_logs"]
+    assert push == report
+    formats = []
+    for path in ("playbooks/blocklist_push.yml", "roles/report/defaults/main.yml"):
+        with open(os.path.join(REPO, path)) as fobj:
+            formats.append(re.search(r"webshield_access_format \| default\((\[[^\]]*\])\)", fobj.read()).group(1))
+    assert formats[0] == formats[1]
+    for name, text in OS_LAYOUTS[family].items():
+        if name.endswith(".gz"):
+            with gzip.open(str(tmp_path / name), "wt") as fobj:
+                fobj.write(text)
+        else:
+            (tmp_path / name).write_text(text)
+    globs = [str(tmp_path / os.path.basename(glob)) for glob in push]
+    kind, res = run_module(access_logs=globs, access_format=yaml.safe_load(formats[0]))
+    assert kind == "ok" and res["warnings_list"] == []
+    assert sorted(res["clients"]) == ["192.0.2.1", "192.0.2.2", "192.0.2.3"]
+    assert all(c["offenses"] == {"missing_script": 1} for c in res["clients"].values())
+    assert len(res["files"]) == 3 and res["summary"]["malformed"] == 0
