@@ -120,6 +120,37 @@ def test_offender_stats_on_python36_matches_the_controller(tmp_path):
         assert json.load(a)["files"] == json.load(b)["files"]
 
 
+def test_offender_stats_formats_on_python36_match_the_controller(tmp_path):
+    """A list of formats, one of them with %{format}t directives in local time and JSON quotes as in
+    httpd.conf: the same result on 3.6 and 3.11."""
+    json_format = (
+        '{ \\"time\\":\\"%{%Y-%m-%d}tT%{%T}t\\", \\"client\\":\\"%a\\", \\"request\\":\\"%r\\", \\"status\\":%>s }'
+    )
+    json_log = tmp_path / "access.json"
+    json_log.write_text(
+        "".join(
+            '{ "time":"2021-02-03T10:11:%02d", "client":"192.0.2.%d", "request":"GET %s HTTP/1.1", "status":404 }\n'
+            % (i, i % 3, "/cgi-bin/x.cgi" if i % 2 else "/")
+            for i in range(30)
+        )
+    )
+    common_log = tmp_path / "ssl_access_log"
+    common_log.write_text('198.51.100.7 - - [03/Feb/2021:10:11:12 +0000] "GET /.env HTTP/1.1" 404 209\n' * 3)
+    args = {
+        "access_logs": [str(json_log), str(common_log)],
+        "access_format": ["combined", json_format, "common"],
+        "tripwire_paths": ["/.env"],
+    }
+    old = run_module(PY36, "offender_stats", args, tmp_path, prefix=("env", "TZ=Asia/Tokyo"))
+    new = run_module(sys.executable, "offender_stats", args, tmp_path, prefix=("env", "TZ=Asia/Tokyo"))
+    assert not old.get("failed"), old.get("msg")
+    assert old["summary"]["lines"] == 33 and old["summary"]["malformed"] == 0 and old["warnings_list"] == []
+    assert old["summary"]["first"] == "2021-02-03T10:11:00+09:00"
+    assert [f["format"] for f in old["files"]] == [json_format.replace('\\"', '"'), '%h %l %u %t "%r" %>s %b']
+    assert old["clients"]["198.51.100.7"]["offenses"] == {"tripwire": 3}
+    assert _comparable(old) == _comparable(new)
+
+
 def test_offender_stats_two_processes_on_python36(tmp_path):
     """A log over the two-process threshold (48 MiB): fork, the part-by-part merge and pickling on 3.6."""
     log = tmp_path / "access.log"
