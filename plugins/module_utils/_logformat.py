@@ -25,6 +25,8 @@ from datetime import datetime, timedelta
 from itertools import compress, repeat
 from operator import contains, itemgetter
 
+from ansible_collections.fleetguard.webshield.plugins.module_utils._stats import zone_seconds
+
 PRESETS = {
     "common": '%h %l %u %t "%r" %>s %b',
     "combined": '%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-Agent}i"',
@@ -112,8 +114,10 @@ _SHORTHANDS = {
     "x": "%m/%d/%y",
     "X": "%H:%M:%S",
 }
-# Apache's own %{...}t formats: seconds, milliseconds or microseconds since the epoch.
+# Apache's own %{...}t formats: seconds, milliseconds or microseconds since the epoch, and the fraction of
+# the second (not a time of its own: skipped).
 _EPOCH_UNITS = {"sec": 1, "msec": 1000, "usec": 1000000}
+_FRACTIONS = ("msec_frac", "usec_frac")
 _UTC_NAMES = (b"UTC", b"GMT", b"UT", b"Z")
 
 
@@ -126,7 +130,7 @@ class TimeFormat:
     """
 
     def __init__(self, text, specs, groups):
-        self.specs, self.groups = specs, groups
+        self.groups = groups
         self.divisor = 1
         used, out = set(), []
         for spec in specs:
@@ -225,10 +229,8 @@ class TimeFormat:
             if hour > 23 or minute > 59 or second > 60:
                 return None
             fields = (day.year, day.month, day.day, hour, minute, second)
-            zone = g.get("z")
-            if zone is not None:
-                off = (int(zone[1:3]) * 3600 + int(zone[3:5]) * 60) * (-1 if zone[:1] == b"-" else 1)
-                return calendar.timegm(fields) - off
+            if g.get("z") is not None:
+                return calendar.timegm(fields) - zone_seconds(g["z"])
             if g.get("Z") in _UTC_NAMES:
                 return calendar.timegm(fields)
             return int(time.mktime(fields + (0, 0, -1)))
@@ -258,7 +260,7 @@ def _directive_regex(arg, letter, quoted, used, fast):
         return b"%"
     if letter == "t":
         spec = time_spec(arg)
-        if spec in ("msec_frac", "usec_frac"):
+        if spec in _FRACTIONS:
             return rb"\d+"
         if spec:
             k = 0
@@ -561,7 +563,7 @@ class AccessFormat:
         self.times = None
         if index["time"] is None:
             specs = [time_spec(m.group(3)) for m in _DIRECTIVE.finditer(text) if m.group(4) == "t"]
-            specs = [spec for spec in specs if spec not in ("msec_frac", "usec_frac")]
+            specs = [spec for spec in specs if spec not in _FRACTIONS]
             if not specs:
                 raise LogFormatError("LogFormat %r has no time field (%%t or %%{format}t)" % text)
             self.times = TimeFormat(text, specs, [groups["tpart%d" % k] for k in range(len(specs))])

@@ -197,10 +197,14 @@ def _minute_epoch(ts):
         if hh > 23 or mm > 59 or zone[:1] not in (b"+", b"-"):
             return None
         datetime(year, month, day)  # validates the day of the month
-        off = (int(zone[1:3]) * 3600 + int(zone[3:5]) * 60) * (-1 if zone[:1] == b"-" else 1)
-        return calendar.timegm((year, month, day, hh, mm, 0)) - off
+        return calendar.timegm((year, month, day, hh, mm, 0)) - zone_seconds(zone)
     except (KeyError, ValueError):
         return None
+
+
+def zone_seconds(zone):
+    """Seconds east of UTC of an Apache/strftime ``%z`` offset (``+0900``, ``-0430``; bytes)."""
+    return (int(zone[1:3]) * 3600 + int(zone[3:5]) * 60) * (-1 if zone[:1] == b"-" else 1)
 
 
 def iso(epoch):
