@@ -64,6 +64,11 @@ def order_key(path):
     return (plain, 2, 0)
 
 
+def log_name(path):
+    """The name a log and its rotated files share (``access.log.2.gz`` -> ``access.log``)."""
+    return order_key(path)[0]
+
+
 def discover(patterns):
     """Expand paths/globs. Returns (files in time order, patterns that matched no file)."""
     files, missing, seen = [], [], set()

@@ -25,7 +25,7 @@ import time
 from collections import Counter, defaultdict
 from datetime import datetime, timezone
 from itertools import compress, islice, repeat
-from operator import add, and_, itemgetter, le, methodcaller, mul
+from operator import add, and_, itemgetter, le, methodcaller, mul, or_
 
 DETECTORS = ("missing_script", "open_redirect", "flood", "tripwire", "fail2ban")
 
@@ -319,16 +319,23 @@ class Stats:
         self._block_lines = None  # raw lines of the access block being read (for samples)
         self.refs = Counter()  # referer -> hits ("-": none; left out of the result)
         self.day_hits = Counter()  # local midnight epoch -> hits
-        self.day_clients = Counter()  # local midnight epoch -> distinct clients
-        self.client_day = {}  # client -> the last day it was counted for
-        self._day_seen = None  # (day, the clients whose client_day is that day), a cache of client_day
-        self.first_day_clients = None  # a worker's clients of its first day, see merge()
+        # The days each client was seen on (hits or events): client -> an int with a bit per day, the bit of
+        # a day (a local midnight epoch) in day_bits. Not just the last day a client was seen: logs of
+        # different vhosts, the error log and fail2ban's log each go back over days that another source
+        # has covered, and a client counts once a day however often it comes back.
+        self.client_days = {}
+        self.day_bits = {}
+        self.day_clients = None  # local midnight epoch -> distinct clients, once reading is over (settle_days)
         self.first = {}  # client -> epoch
         self.last = {}
         self.off = Counter()  # (client, detector, day) -> offences
+        # Flood windows count the requests of one log and its rotations (begin_log): logs of different
+        # vhosts cover the same hours, and their requests are not in one time order.
+        self.flood_log = None  # the log flood_tail's rows come from (None: every block is of one log)
         self.flood_tail = ([], [], [])  # client, path, epoch columns of the rows in the newest widest window
         self.flood_head = None  # a worker's first widest window: (client, path) -> epochs, see merge()
         self.flood_head_until = None
+        self.flood_head_log = None  # the log of flood_head (a worker's first)
         self.lines = 0
         self.bytes = 0
         self.malformed = 0
@@ -390,22 +397,45 @@ class Stats:
         if len(got) >= self.cfg.sample_lines:
             self.samples_full.add(client)
 
+    def begin_log(self, name):
+        """The access-log blocks that follow are of the log ``name`` (a log and its rotations share a name).
+        Another log than the one before starts without flood context."""
+        if name == self.flood_log:
+            return
+        self.flood_log = name
+        self.flood_tail = ([], [], [])
+        if self.flood_head is not None and self.flood_head_log is None:
+            self.flood_head_log = name
+
+    def _day_bit(self, day):
+        bit = self.day_bits.get(day)
+        if bit is None:
+            bit = self.day_bits[day] = 1 << len(self.day_bits)
+        return bit
+
     def _count_day(self, day, clients):
-        """Count ``clients`` (distinct) as seen on ``day`` unless already counted for it."""
-        seen = self.client_day
-        cur = self._day_seen
-        if cur is None or cur[0] != day:
-            cur = self._day_seen = (day, {c for c, d in seen.items() if d == day})
-        new = set(clients).difference(cur[1])
-        if new:
-            cur[1].update(new)
-            self.day_clients[day] += len(new)
-            seen.update(dict.fromkeys(new, day))
-            if self.first_day_clients is not None:
-                if not self.first_day_clients:
-                    self.first_day_clients[day] = set()
-                if day in self.first_day_clients:
-                    self.first_day_clients[day].update(new)
+        """Count ``clients`` (distinct) as seen on ``day``."""
+        bit = self._day_bit(day)
+        seen = self.client_days
+        seen.update(zip(clients, map(or_, map(seen.get, clients, repeat(0)), repeat(bit))))
+
+    def clients_per_day(self):
+        """local midnight epoch -> the number of distinct clients seen that day."""
+        if self.day_clients is not None:
+            return self.day_clients
+        day_of = dict((bit, day) for day, bit in self.day_bits.items())
+        out = Counter()
+        for bits, n in Counter(self.client_days.values()).items():
+            while bits:
+                low = bits & -bits
+                out[day_of[low]] += n
+                bits ^= low
+        return out
+
+    def settle_days(self):
+        """Reading is over: keep the number of clients per day, let the days of each client go."""
+        self.day_clients = self.clients_per_day()
+        self.client_days = {}
 
     def event(self, client, epoch):
         """An error-log or fail2ban event: extends the client's time range and day, is not a hit."""
@@ -505,8 +535,11 @@ class Stats:
             if cfg.day_pages:
                 for (day, path), n in Counter(zip(days, paths)).items():
                     self.day_pages[day][path] += n
-            for day, client in sorted(set(zip(days, clients))):
-                self._count_day(day, (client,))
+            by_day = defaultdict(set)
+            for day, client in set(zip(days, clients)):
+                by_day[day].add(client)
+            for day, seen in by_day.items():
+                self._count_day(day, seen)
 
         # First/last seen: with the rows in time order, a client's first row holds its first time and its
         # last row its last. Rows are in line order except the ones the full regex matched (appended), and
@@ -704,9 +737,9 @@ class Stats:
                         # The requests that overflow a window are the later ones of the pair.
                         for i in idx[-min(n_off, cfg.sample_lines) :]:
                             self.sample(p[0], lines(i if rowid is None else rowid[i]))
-        if self.flood_head is not None:
+        if self.flood_head is not None and self.flood_log == self.flood_head_log:
             # A worker that starts mid-log remembers its first window; merge() completes it with the
-            # context of the process that read the lines before.
+            # context of the process that read the lines before (when they are of the same log).
             if self.flood_head_until is None:
                 self.flood_head_until = min(eps) + cfg.flood_wmax
             until = self.flood_head_until
@@ -738,15 +771,13 @@ class Stats:
         """Forget the parsing caches (rebuilt on demand): before a worker sends its result, and before
         the parent receives it, so the two copies of the statistics fit in memory."""
         self.times = TimeParser()
-        self._day_seen = None
         self._block_lines = None
         self._names = _Memo(_client_name)
         self._path_of = {}
         self._target_class = {}
 
-    # The large per-client containers a worker sends one at a time (see split_parts), in merge order:
-    # the first-day clients are checked against client_day before it takes the worker's days.
-    PARTS = ("first_day_clients", "client_day", "hits", "first", "last", "off", "offcount", "cps", "cref", "dpc")
+    # The large per-client containers a worker sends one at a time (see split_parts).
+    PARTS = ("client_days", "hits", "first", "last", "off", "offcount", "cps", "cref", "dpc")
 
     def split_parts(self):
         """Take the large containers out of this Stats: ``[(name, container)]`` in PARTS order. The rest is
@@ -758,17 +789,20 @@ class Stats:
             setattr(self, name, None if value is None else type(value)())
         return parts
 
-    def merge_part(self, name, theirs):
-        """Merge one container of a later worker's Stats (see split_parts)."""
+    def merge_part(self, name, theirs, other):
+        """Merge one container of a later worker's Stats (see split_parts); ``other`` is the rest of it."""
         if not theirs:
             return
-        if name == "first_day_clients":
-            # A client counted by both processes on the day where the second one started is counted once.
-            for day, clients in theirs.items():
-                self.day_clients[day] -= sum(1 for c in clients if self.client_day.get(c) == day)
-        elif name == "client_day":
-            self.client_day.update(theirs)
-            self._day_seen = None
+        if name == "client_days":
+            # The other's bits stand for days in its own order: translated into this Stats' bits, once per
+            # distinct combination of days. A client both saw on a day is counted once.
+            mine_of = dict((bit, self._day_bit(day)) for day, bit in other.day_bits.items())
+            table = {}
+            for bits in set(theirs.values()):
+                table[bits] = sum(mine for bit, mine in mine_of.items() if bits & bit)
+            mine, keys = self.client_days, list(theirs)
+            days = map(table.__getitem__, map(theirs.__getitem__, keys))
+            mine.update(zip(keys, map(or_, map(mine.get, keys, repeat(0)), days)))
         elif name == "first":
             mine = self.first
             for c, e in theirs.items():
@@ -794,8 +828,8 @@ class Stats:
     def merge(self, other):
         """Add another Stats (from a worker that read a later part of the input)."""
         for name in self.PARTS:
-            self.merge_part(name, getattr(other, name))
-        for name in ("pages", "refs", "day_hits", "day_clients"):
+            self.merge_part(name, getattr(other, name), other)
+        for name in ("pages", "refs", "day_hits"):
             self._merge_counter(name, getattr(other, name))
         self.tracked |= other.tracked
         for name in ("lines", "bytes", "malformed", "matched", "bad_clients"):
@@ -815,7 +849,7 @@ class Stats:
             mine.extend(got[: max(0, k - len(mine))])
             if len(mine) >= k:
                 self.samples_full.add(c)
-        if other.flood_head:
+        if other.flood_head and other.flood_head_log == self.flood_log:
             windows = self.cfg.flood_windows
             ctx = self._flood_context(other.flood_head)
             for pair, head in other.flood_head.items():
@@ -827,9 +861,12 @@ class Stats:
                 if extra > 0:
                     self.offend(pair[0], "flood", head[-1], extra)
         # The context for a worker merged next: the rows of the widest window ending at the newest row,
-        # which reaches back into this Stats' rows when the other worker read less than a window's time.
+        # which reaches back into this Stats' rows when the other worker read less than a window's time
+        # of the same log.
         oc, op, oe = other.flood_tail
-        if oe:
+        if other.flood_log != self.flood_log:
+            self.flood_log, self.flood_tail = other.flood_log, other.flood_tail
+        elif oe:
             tc, tp, te = _rows_after(max(oe) - self.cfg.flood_wmax, self.flood_tail)
             self.flood_tail = (tc + oc, tp + op, te + oe)
 
@@ -907,13 +944,14 @@ class Stats:
             )
 
         days = {}
+        day_clients = self.clients_per_day()
         day_pages = self._day_pages(self.cfg.day_pages) if self.cfg.day_pages else None
         for day in sorted(set(self.day_hits) | set(day_off)):
             key = datetime.fromtimestamp(day).date().isoformat()
             days[key] = {
                 "hits": self.day_hits.get(day, 0),
                 "offenses": day_off.get(day, 0),
-                "clients": self.day_clients.get(day, 0),
+                "clients": day_clients.get(day, 0),
             }
             if day_pages is not None:
                 days[key]["pages"] = day_pages.get(day, {})

@@ -28,6 +28,7 @@ from ansible_collections.fleetguard.webshield.plugins.module_utils._logsource im
     is_gzip,
     line_start,
     load_state,
+    log_name,
     plan,
     read_blocks,
 )
@@ -206,6 +207,8 @@ def _read_file(stats, job, info):
     kind, fmt, path, start, end = job
     before = (stats.lines, stats.bytes, stats.malformed, stats.continued)
     offset = start
+    if kind == "access":
+        stats.begin_log(log_name(path))
     for data, pos in read_blocks(path, start, end):
         offset = pos
         if kind == "access":
@@ -228,7 +231,6 @@ def _worker(conn, cfg, fmt_texts, ranges):
     try:
         stats = Stats(cfg)
         stats.flood_head = {}
-        stats.first_day_clients = {}
         formats = {}
         infos = []
         for path, start, end in ranges:
@@ -334,7 +336,7 @@ def _merge_child(stats, proc, conn, infos, ends):
         if msg[0] == "ok":
             for _i in range(len(stats.PARTS)):
                 name, part = conn.recv()
-                stats.merge_part(name, part)
+                stats.merge_part(name, part, msg[1])
                 del part
     except EOFError:
         proc.join()
@@ -477,7 +479,7 @@ def _collect(opts):
             )
     # Reading is over: the parsing caches and the per-day bookkeeping make room for the result.
     stats.drop_caches()
-    stats.client_day = {}
+    stats.settle_days()
     stats.flood_tail = ([], [], [])
     result = stats.result(
         top=opts["top"],

@@ -112,6 +112,8 @@ options:
     description:
       - Flood limits. A request is an offence when the window of O(flood_windows[].seconds) ending at it
         holds more than O(flood_windows[].requests) requests by that client for that path (query ignored).
+      - The requests counted together are those of one access log and its rotated files. Two logs (of two
+        vhosts, or HTTP and HTTPS) are counted each on its own, as if read alone.
     type: list
     elements: dict
     default: [{seconds: 300, requests: 60}]
@@ -354,7 +356,8 @@ pages:
   sample: [{page: /cgi-bin/jump.cgi, hits: 24000}]
 days:
   description:
-    - Per local date, C(hits), C(offenses) and distinct C(clients).
+    - Per local date, C(hits), C(offenses) and distinct C(clients) (a client seen that day in any log
+      counts once).
     - With O(top_day_pages) above 0, also C(pages) - the day's O(top_day_pages) most requested paths, each
       with its C(hits) and C(clients) (address to hits, the page's O(top_day_pages) heaviest clients among
       those whose per-client detail is kept, see the notes; no C(clients) with O(client_detail=false)).

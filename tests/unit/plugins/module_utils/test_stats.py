@@ -716,6 +716,69 @@ def test_first_and_last_seen_across_logs_of_different_sites(tmp_path):
     assert info["hits"] == 4
 
 
+DAY_LINE = '%s - - [%02d/Feb/2021:10:%02d:00 +0000] "GET / HTTP/1.1" 200 100 "-" "UA"\n'
+ERROR_DAY_LINE = (
+    "[%s Feb %02d 11:%02d:00.000000 2021] [cgid:error] [pid 5:tid 6] [client %s:4321] AH01264: "
+    "script not found or unable to stat: /usr/lib/cgi-bin/x.cgi\n"
+)
+WEEKDAY = {3: "Wed", 4: "Thu", 5: "Fri", 6: "Sat"}
+day_row_st = st.tuples(st.integers(0, 2), st.sampled_from(CLIENTS), st.integers(3, 6), st.integers(0, 59))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    rows=st.lists(day_row_st, min_size=1, max_size=40),
+    events=st.lists(st.tuples(st.sampled_from(CLIENTS[:5]), st.integers(3, 6), st.integers(0, 59)), max_size=8),
+    workers=st.sampled_from([1, 3]),
+)
+def test_property_clients_per_day_are_distinct_whatever_order_the_logs_come_in(
+    tmp_path_factory, monkeypatch, rows, events, workers
+):
+    """Three vhosts' logs cover the same days, and the error log goes back over them once more: each day
+    counts each client once, read by one process or split over three."""
+    monkeypatch.setattr(_stats_collect, "PARALLEL_MIN_BYTES", 1)
+    monkeypatch.setattr(_stats_collect, "usable_cpus", lambda: 8)
+    d = tmp_path_factory.mktemp("days")
+    for k in range(3):
+        mine = sorted((day, minute, client) for log, client, day, minute in rows if log == k)
+        (d / ("%s_access.log" % "abc"[k])).write_text("".join(DAY_LINE % (c, day, m) for day, m, c in mine))
+    (d / "error.log").write_text(
+        "".join(ERROR_DAY_LINE % (WEEKDAY[day], day, m, c) for c, day, m in sorted(events, key=lambda e: e[1:]))
+    )
+    result, _state, _warnings = run(
+        access_logs=[str(d / "*_access.log")], error_logs=[str(d / "error.log")], workers=workers
+    )
+    expected = {}
+    for client, day in [(r[1], r[2]) for r in rows] + [(e[0], e[1]) for e in events]:
+        expected.setdefault("2021-02-%02d" % day, set()).add(client.replace("::ffff:", ""))
+    assert dict((day, v["clients"]) for day, v in result["days"].items()) == dict(
+        (day, len(v)) for day, v in expected.items()
+    )
+    assert sum(v["hits"] for v in result["days"].values()) == len(rows)
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_a_flood_is_counted_within_each_log_not_across_vhosts(tmp_path, monkeypatch, workers):
+    """Two vhosts' logs cover the same minutes: each log's flood counts as if read alone (one log's newest
+    requests are no flood context for the other's older ones), with one process or the logs split
+    between several."""
+    monkeypatch.setattr(_stats_collect, "PARALLEL_MIN_BYTES", 1)
+    monkeypatch.setattr(_stats_collect, "usable_cpus", lambda: 8)
+    filler = [access_line("10.0.0.%d" % (i % 9 + 1), i // 60, i % 60, path="/f%d" % i) for i in range(300)]
+    a = [access_line("192.0.2.9", 5, i, path="/p") for i in range(8)]  # 10:05:00-07 on vhost a: 5 too many
+    b = [access_line("192.0.2.9", 2, 50 + i, path="/p") for i in range(5)]  # 10:02:50-54 on vhost b: 2
+    (tmp_path / "a_access.log").write_text("".join(filler[:200] + a))
+    (tmp_path / "b_access.log").write_text("".join(b + filler[200:]))
+    opts = dict(detectors=["flood"], flood_windows=[{"seconds": 60, "requests": 3}], workers=workers)
+    alone = Counter()
+    for name in ("a_access.log", "b_access.log"):
+        result, _state, _warnings = run(access_logs=[str(tmp_path / name)], **opts)
+        alone += charged(result, "flood")
+    both, _state, _warnings = run(access_logs=[str(tmp_path / "*_access.log")], **opts)
+    assert alone == Counter({"192.0.2.9": 7})
+    assert charged(both, "flood") == alone
+
+
 # -- drill-down data for the report: raw lines per offender, pages per day -----------------------
 
 
