@@ -147,6 +147,8 @@ class TimeFormat:
                 % (text, ", ".join("%%{%s}t" % spec for spec in specs))
             )
         self.cache = {}
+        self.token_cache = {}  # for token_epochs: texts as the splitter cuts them
+        self.spaces = re.search(rb"\s", self.regex.pattern) is not None  # may the time text hold a space?
 
     @staticmethod
     def part(spec, named, used=None):
@@ -193,6 +195,19 @@ class TimeFormat:
             cache.clear()
         for text in set(texts).difference(cache):
             cache[text] = self.epoch(text)
+        return list(map(cache.__getitem__, texts))
+
+    def token_epochs(self, texts, affix):
+        """Epoch seconds (None: not a valid time) of the time texts the splitter cut, each still within
+        the literal text ``affix`` = (before, after) that the format writes around it (``[...]``)."""
+        before, after = affix
+        cache = self.token_cache
+        if len(cache) > 50000:
+            cache.clear()
+        for text in set(texts).difference(cache):
+            inner = len(text) - len(after)
+            ok = inner >= len(before) and text.startswith(before) and text.endswith(after)
+            cache[text] = self.epoch(text[len(before) : inner]) if ok else None
         return list(map(cache.__getitem__, texts))
 
     def epoch(self, text):
@@ -336,16 +351,20 @@ class Splitter:
 
     pieces, escaped = (), False  # of the last block read
 
-    def __init__(self, quotes, fields, checks):
+    def __init__(self, quotes, fields, checks, time_affix=None):
         self.quotes = quotes  # Q
         self.fields = fields  # name -> ("quoted", j) or ("token", j, stride, extra, offset)
         self.checks = checks  # ("literal", j, text) or ("tokens", j, stride, extra)
         self.targets = {}  # request text -> target
+        # A one-directive %{format}t time is the field "ttext", within this literal (before, after) text
+        self.time_affix = time_affix
 
     @classmethod
-    def build(cls, text, names):
+    def build(cls, text, names, time_spaces=False):
         """A splitter for LogFormat ``text`` whose directives are named by ``names`` (a list with one
-        field name or None per directive, in order), or None when the format does not suit it."""
+        field name or None per directive, in order), or None when the format does not suit it. The name
+        "ttext" is a ``%{format}t`` directive that is the whole time, ``time_spaces`` whether its text may
+        hold a space (then it must be quoted)."""
         line, pos, k = [], 0, 0
         for m in _DIRECTIVE.finditer(text):
             line.append(text[pos : m.start()].replace("\\t", "\t").replace('\\"', '"'))
@@ -365,8 +384,15 @@ class Splitter:
         one += b"\n"
         p1, p2 = (cls._pieces(one * n, n, quotes) for n in (1, 2))
         fields = {}
+        time_affix = None
         for k, name in enumerate(names):
             if name is None:
+                continue
+            if name == "ttext":
+                found = cls._time_text(p1, p2, quotes, (_MARK % ("f", k)).encode())
+                if found is None or (found[0][0] == "token" and time_spaces):
+                    return None
+                fields["ttext"], time_affix = found
                 continue
             if name == "time":
                 marks = [(_MARK % ("d", k)).encode(), (_MARK % ("z", k)).encode()]
@@ -393,7 +419,7 @@ class Splitter:
                 return None
             else:
                 fields[name] = found[0]
-        if "client" not in fields or "time" not in fields:
+        if "client" not in fields or ("time" not in fields and "ttext" not in fields):
             return None
         # Every unquoted piece is checked on each block: a literal one must be the literal, one with
         # directives must give as many tokens as the sample lines do (a directive is never empty, and
@@ -406,7 +432,26 @@ class Splitter:
             if any(b"\x01" in t for t in p1[j]):
                 t1, t2 = p1[j], p2[j]
                 checks.append(("tokens", j, len(t2) - len(t1), 2 * len(t1) - len(t2)))
-        return cls(quotes, fields, checks)
+        return cls(quotes, fields, checks, time_affix)
+
+    @staticmethod
+    def _time_text(p1, p2, quotes, mark):
+        """Where the sample lines hold ``mark`` within literal text (``[mark]``, or a quoted ``mark``):
+        ``(field spec, (text before, text after))``, or None."""
+        for j in range(quotes):
+            if j % 2:
+                value = p1[j][0]
+                if mark in value and value.count(b"\x01") == 2:
+                    return ("quoted", j), tuple(value.split(mark))
+                continue
+            t1, t2 = p1[j], p2[j]
+            at = [i for i, t in enumerate(t1) if mark in t]
+            if len(at) != 1:
+                continue
+            off, stride, token = at[0], len(t2) - len(t1), t1[at[0]]
+            if token.count(b"\x01") == 2 and t2[off + stride] == token:
+                return ("token", j, stride, len(t1) - stride, off), tuple(token.split(mark))
+        return None
 
     @staticmethod
     def _pieces(buf, n, quotes):
@@ -568,11 +613,13 @@ class AccessFormat:
                 raise LogFormatError("LogFormat %r has no time field (%%t or %%{format}t)" % text)
             self.times = TimeFormat(text, specs, [groups["tpart%d" % k] for k in range(len(specs))])
         self.splitter = None
-        if self.times is None and "upath" not in groups and "query" not in groups:
+        one_time = self.times is None or len(self.times.groups) == 1
+        if one_time and "upath" not in groups and "query" not in groups:
             client = [name for name, i in groups.items() if i == index["client"]][0]
-            names = [{client: "client"}.get(n, n) for n in _directive_names(text)]
-            names = [n if n in ("client", "time", "target", "status", "referer") else None for n in names]
-            self.splitter = Splitter.build(text, names)
+            rename = {client: "client", "tpart0": "ttext" if self.times is not None else None}
+            names = [rename.get(n, n) for n in _directive_names(text)]
+            names = [n if n in ("client", "time", "ttext", "target", "status", "referer") else None for n in names]
+            self.splitter = Splitter.build(text, names, self.times is not None and self.times.spaces)
 
 
 def access_formats(value):

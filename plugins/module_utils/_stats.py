@@ -1089,9 +1089,13 @@ def add_access_block(stats, buf, fmt):
     if cols is not None:
         # a field the format lacks is "-" on every line, as the regex path's _column gives it
         blank = None if {"target", "status", "referer"} <= cols.keys() else [b"-"] * n
+        if "time" in cols:
+            eps = stats.times.epochs(cols["time"], cols["zone"])
+        else:
+            eps = fmt.times.token_epochs(cols["ttext"], fmt.splitter.time_affix)
         stats.add_access_columns(
             cols["client"],
-            stats.times.epochs(cols["time"], cols["zone"]),
+            eps,
             cols.get("target", blank),
             cols.get("status", blank),
             referers=cols.get("referer", blank),

@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ansible_collections.fleetguard.webshield.plugins.module_utils import _stats
 from ansible_collections.fleetguard.webshield.plugins.module_utils._logformat import (
     PRESETS,
     AccessFormat,
@@ -157,15 +158,23 @@ T0 = 1612346400
     ],
 )
 def test_time_directives_give_the_epoch(monkeypatch, fmt, stamp, epoch):
+    """The regex reads every time; the splitter the ones of one directive, in brackets when its text holds no
+    space, between quotes whatever it holds. Both give the same epoch."""
     monkeypatch.setenv("TZ", "Europe/Berlin")
     time.tzset()
     try:
-        parsed = AccessFormat("%h " + fmt + ' "%r" %>s')
-        line = b"192.0.2.1 " + stamp + b' "GET / HTTP/1.1" 200'
-        rows = parsed.fast.findall(line)
-        assert parsed.index["time"] is None and parsed.splitter is None
-        assert len(rows) == 1 and rows[0][parsed.index["client"] - 1] == b"192.0.2.1"
-        assert parsed.times.epochs(rows) == [epoch]
+        for layout in ("%s", "[%s]", '"%s"'):
+            parsed = AccessFormat("%h " + layout % fmt + ' "%r" %>s')
+            line = b"192.0.2.1 " + (layout % stamp.decode()).encode() + b' "GET / HTTP/1.1" 200'
+            rows = parsed.fast.findall(line)
+            assert parsed.index["time"] is None
+            assert len(rows) == 1 and rows[0][parsed.index["client"] - 1] == b"192.0.2.1"
+            assert parsed.times.epochs(rows) == [epoch]
+            one = fmt.count("}t") == 1
+            assert (parsed.splitter is not None) == (one and (layout == '"%s"' or b" " not in stamp)), layout
+            if parsed.splitter is not None:
+                cols = parsed.splitter.columns(line + b"\n", 1)
+                assert parsed.times.token_epochs(cols["ttext"], parsed.splitter.time_affix) == [epoch]
     finally:
         monkeypatch.undo()
         time.tzset()
@@ -331,6 +340,51 @@ def test_splitter_gives_up_on_blocks_of_another_shape(buf):
     assert AccessFormat("combined").splitter.columns(buf, buf.count(b"\n")) is None
 
 
+ISO_FORMAT = '%h %l %u [%{%Y-%m-%dT%H:%M:%S%z}t] "%r" %>s %b "%{Referer}i" "%{User-agent}i"'
+# Times as that format writes them, a date that does not exist, and tokens where the time should be that
+# are not one (without the brackets, or another layout): malformed lines either way.
+_ISO_TIMES = [
+    b"[2021-02-03T10:00:00+0000]",
+    b"[2021-02-03T11:00:01+0100]",
+    b"[2021-02-04T00:00:00-0500]",
+    b"[2021-02-30T10:00:00+0000]",
+    b"2021-02-03T10:00:00+0000",
+    b"(2021-02-03T10:00:00+0000)",
+    b"[03/Feb/2021:10:00:00]",
+    b"[]",
+]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    lines=st.lists(
+        st.tuples(
+            st.sampled_from(_CLIENTS[:3]),
+            st.sampled_from(_ISO_TIMES),
+            st.sampled_from(_REQUESTS),
+            st.sampled_from([b"200", b"404"]),
+            st.sampled_from(_REFERERS),
+        ),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_splitter_reads_a_strftime_time_as_the_regex_does(lines):
+    """A log with a %{format}t time counts the same through the splitter as through the regex alone."""
+    buf = b"".join(b'%s - - %s "%s" %s 5 "%s" "UA"\n' % fields for fields in lines)
+    results = []
+    for splitter in (True, False):
+        fmt = AccessFormat(ISO_FORMAT)
+        assert fmt.splitter is not None and fmt.splitter.time_affix == (b"[", b"]")
+        if not splitter:
+            fmt.splitter = None
+        stats = _stats.Stats(_stats.Config(flood_windows=[(60, 2)], sample_lines=0))
+        _stats.add_access_block(stats, buf, fmt)
+        result = stats.result(top=0)
+        results.append((stats.malformed, result["clients"], result["days"], result["pages"], result["referers"]))
+    assert results[0] == results[1]
+
+
 _STRFTIME_FORMATS = [
     "%d/%b/%Y:%H:%M:%S %z",
     "%Y-%m-%dT%H:%M:%S%z",
@@ -357,6 +411,10 @@ def test_strftime_formats_read_back_the_time_apache_wrote(epoch, fmt):
         stamp = time.strftime(fmt, time.localtime(epoch)).encode()
         rows = parsed.fast.findall(b"192.0.2.1 [" + stamp + b'] "GET / HTTP/1.1" 200')
         assert parsed.times.epochs(rows) == [epoch], stamp
+        # the same time between quotes, cut by the splitter
+        parsed = AccessFormat('%h "%{' + fmt + '}t" "%r" %>s')
+        cols = parsed.splitter.columns(b'192.0.2.1 "' + stamp + b'" "GET / HTTP/1.1" 200\n', 1)
+        assert parsed.times.token_epochs(cols["ttext"], parsed.splitter.time_affix) == [epoch], stamp
     finally:
         if old is None:
             del os.environ["TZ"]
