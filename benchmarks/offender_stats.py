@@ -105,6 +105,54 @@ def build_log(path, lines, clients, seed=1):
         fobj.write("".join(out))
 
 
+def build_error_log(path, lines, clients, seed=2):
+    """An Apache 2.4 error log (the default ErrorLogFormat of Debian and EL): missing scripts from mod_cgid
+    (AH01264, some with a referer), a CGI's stderr in its two-line form (AH01215 and the raw line after it),
+    files that do not exist, TLS connection lines ([remote]) and server notices without a client; skewed
+    clients with a new port on each line; about 4 lines per second."""
+    rnd = random.Random(seed)
+    addrs = ["%d.%d.%d.%d" % (1 + (i * 11) % 223, (i >> 8) % 256, (i * 17) % 256, i % 256) for i in range(clients)]
+    addrs[7] = "2001:db8:7::7"
+    t0 = 1612346400
+    out = []
+    with open(path, "w") as fobj:
+        n = 0
+        while n < lines:
+            t = t0 + n // 4
+            stamp = time.strftime("%a %b %d %H:%M:%S", time.gmtime(t)) + ".%06d %s" % (n * 37 % 1000000, 2021)
+            client = "%s:%d" % (addrs[int(clients * rnd.random() ** 3)], 1024 + rnd.randrange(60000))
+            head = "[%s] [%%s] [pid %d:tid %d] [client %s] " % (stamp, 1000 + n % 7, 2000 + n % 13, client)
+            r = rnd.random()
+            if r < 0.4:
+                text = head % "cgid:error" + "AH01264: script not found or unable to stat: /usr/lib/cgi-bin/s%d.cgi" % (
+                    n % 300
+                )
+                if r < 0.1:
+                    text += ", referer: http://site%d.example/" % (n % 50)
+                out.append(text)
+            elif r < 0.5:
+                out.append(
+                    head % "cgid:error" + "AH01215: script not found or unable to stat: at /usr/lib/cgi-bin/jump.cgi "
+                    "line 12.: /usr/lib/cgi-bin/jump.cgi"
+                )
+                out.append("script not found or unable to stat: at /usr/lib/cgi-bin/jump.cgi line 12.")
+                n += 1
+            elif r < 0.8:
+                out.append(head % "core:info" + "AH00128: File does not exist: /var/www/html/p%d.png" % (n % 500))
+            elif r < 0.9:
+                out.append(
+                    head.replace("[client ", "[remote ") % "ssl:info" + "AH01964: Connection to child 3 established"
+                )
+            else:
+                out.append("[%s] [mpm_event:notice] [pid 1:tid 2] AH00489: Apache configured -- resuming" % stamp)
+            n += 1
+            if len(out) >= 10000:
+                fobj.write("\n".join(out) + "\n")
+                out = []
+        if out:
+            fobj.write("\n".join(out) + "\n")
+
+
 def module_options(path, workers, state_file=None):
     return dict(
         access_logs=[path],
@@ -257,6 +305,9 @@ def main():
     parser.add_argument("--lines", type=int, default=1000000)
     parser.add_argument("--clients", type=int, default=20000)
     parser.add_argument("--log", help="use (or build, if missing) this log file instead of a temporary one")
+    parser.add_argument(
+        "--error-lines", type=int, default=200000, help="lines of the error log that is timed too (0: none)"
+    )
     parser.add_argument("--no-ansible", action="store_true", help="skip the run through ansible")
     parser.add_argument(
         "--workers",
@@ -320,6 +371,22 @@ def main():
         if mawk:
             line += "; ratio to mawk: wall %.2f (the floor is 2)" % (seconds / mawk[0])
         print(line)
+        if args.error_lines:
+            error_log = os.path.join(workdir, "error.log")
+            build_error_log(error_log, args.error_lines, max(1, args.clients // 10))
+            data, rss = run_core(error_log, 1, access_logs=[], error_logs=[error_log])
+            s = data["summary"]
+            line = "error log (Apache 2.4, %d lines, %d clients): %.2f s wall, %.0f lines/s, %d matched" % (
+                s["lines"],
+                data["clients_total"],
+                data["seconds"],
+                s["lines"] / data["seconds"],
+                s["matched"],
+            )
+            emawk = mawk_seconds(error_log)
+            if emawk:
+                line += "; mawk '{c[$1]++}' %.2f s, ratio %.2f" % (emawk[0], data["seconds"] / emawk[0])
+            print(line)
         state = os.path.join(workdir, "state.json")
         run_core(path, 2, state)
         data, rss = run_core(path, 2, state)

@@ -97,6 +97,43 @@ class ErrorLine:
         return msg.startswith(NOSCRIPT) or _STDERR_NOSCRIPT.match(msg) is not None
 
 
+# The block reader's form of _ERROR_LINE: one row per line of a block (bytes, read with findall), either the
+# fields of an error line (time without its fraction, fraction, year, level, client, message) or, for any
+# other line, the line itself (``other``). Equivalent to _ERROR_LINE on lines of printable ASCII.
+_ERROR_ROWS = re.compile(
+    rb"^(?:\[([A-Z][a-z]{2} [A-Z][a-z]{2} [ 0-9]?[0-9] [0-9:]{8})(\.[0-9]+)? ([0-9]{4})\]"
+    rb" \[([^\]\s]*)\]"
+    rb"(?: \[pid [0-9]+(?::tid [0-9]+)?\])?"
+    rb"(?: \([0-9]+\)[^\[\]\n]*:)?"
+    rb"(?: \[(?:client|remote) ([^\]\s]+)\])?"
+    rb" ?([^\n]*)|([^\n]*))$",
+    re.M,
+)
+# The bytes of a block error_rows reads: printable ASCII, \t, \n and \r (parse_error_line reads the others).
+_PLAIN = bytes(range(32, 127)) + b"\t\n\r"
+AH_CODE_BYTES = re.compile(rb"AH[0-9]{5}: ")
+_NOSCRIPT_B = re.compile(
+    rb"(?:AH[0-9]{5}: )?(?:script not found or unable to stat|stderr from .*?: " + NOSCRIPT.encode() + rb")"
+)
+
+
+def error_rows(buf, n):
+    """The rows of ``buf`` (``n`` complete lines of printable ASCII) as ``_ERROR_ROWS`` reads them, one per
+    line in order; None when the block is not one the rows may be taken from (see ``_PLAIN``)."""
+    if buf.translate(None, _PLAIN):
+        return None
+    rows = _ERROR_ROWS.findall(buf)
+    if len(rows) != n + 1:  # and an empty match at the end
+        return None
+    del rows[n]
+    return rows
+
+
+def is_noscript_text(message):
+    """``ErrorLine.is_noscript`` for a message (bytes, without its referer suffix)."""
+    return _NOSCRIPT_B.match(message) is not None
+
+
 def parse_error_line(line):
     """Parse one error-log line (text). Returns an ErrorLine, ``"continuation"``, or None if malformed.
 

@@ -347,6 +347,8 @@ class Stats:
         self._path_of = {}
         self._target_class = {}
         self._names = _Memo(_client_name)  # raw client field -> normalised address (None: not an address)
+        self.error_times = {}  # error-log time text (no fraction) -> epoch (None: not a time)
+        self.error_minutes = {}  # the same for the minute of the time text (its seconds left out)
         self.bad_clients = 0  # lines whose client field is not an IP address (part of malformed)
         self.continued = 0  # error-log lines that are not error lines of their own (a CGI's raw stderr)
 
@@ -369,6 +371,14 @@ class Stats:
         self.off[(client, detector, local_day(epoch) if epoch is not None else None)] += n
         self.offcount[client] += n
         self.matched += n
+
+    def offend_rows(self, clients, detector, eps):
+        """``offend`` for many offences of one detector (``clients`` and ``eps`` columns)."""
+        day = local_day(min(eps))
+        days = repeat(day) if day == local_day(max(eps)) else self._days_of(eps)
+        self.off.update(zip(clients, repeat(detector), days))
+        self.offcount.update(clients)
+        self.matched += len(clients)
 
     def _score(self, client):
         return self.hits.get(client, 0) + OFFENSE_WEIGHT * self.offcount.get(client, 0)
@@ -412,6 +422,18 @@ class Stats:
         if bit is None:
             bit = self.day_bits[day] = 1 << len(self.day_bits)
         return bit
+
+    def sample_rows(self, clients, line_of):
+        """``sample`` for a block's offences in their order: ``clients`` of them, ``line_of(k)`` the raw line of
+        the k-th (asked only for the clients that still have room)."""
+        needy = {c for c in set(clients).difference(self.samples_full) if self.needs_sample(c)}
+        for k, c in enumerate(clients):
+            if not needy:
+                break
+            if c in needy:
+                self.sample(c, line_of(k))
+                if not self.needs_sample(c):
+                    needy.discard(c)
 
     def _count_day(self, day, clients):
         """Count ``clients`` (distinct) as seen on ``day``."""
@@ -517,24 +539,83 @@ class Stats:
         self.pages.update(page_hits)
         self.refs.update(referers)  # "-" (no referer) included: one pass; result() leaves it out
 
+        ordered, hi, days, dlo = self._account_times(clients, eps, per_client)
+        if days is None:
+            self.day_hits[dlo] += nrows
+            if cfg.day_pages:
+                self.day_pages[dlo].update(page_hits)
+        else:
+            self.day_hits.update(days)
+            if cfg.day_pages:
+                for (day, path), n in Counter(zip(days, paths)).items():
+                    self.day_pages[day][path] += n
+
+        # Detectors, from the distinct targets of this block.
+        klass = self._target_class
+        if len(klass) > 500000:
+            klass.clear()
+        for t in utargets.difference(klass):
+            klass[t] = self._classify(t)
+        flagged = {t for t in utargets if klass[t] != (False, False, False)}
+        if flagged:
+            # Flagged targets are a small share of the rows: those rows are looked at one by one.
+            script_statuses = cfg.script_statuses
+            found = ([], [], [])  # row numbers per detector: tripwire, missing_script, open_redirect
+            for i in compress(range(nrows), map(flagged.__contains__, targets)):
+                tripwire, script, redirect = klass[targets[i]]
+                if tripwire:
+                    found[0].append(i)
+                if script and statuses[i] in script_statuses:
+                    found[1].append(i)
+                if redirect:
+                    found[2].append(i)
+            off, offcount = self.off, self.offcount
+            for detector, rows in zip(("tripwire", "missing_script", "open_redirect"), found):
+                if not rows:
+                    continue
+                hit = list(map(clients.__getitem__, rows))
+                off.update(zip(hit, repeat(detector), map(days.__getitem__, rows) if days is not None else repeat(dlo)))
+                offcount.update(hit)
+                self.matched += len(rows)
+            if lines is not None and cfg.sample_lines and (found[0] or found[1] or found[2]):
+                rows = sorted(set(found[0]).union(found[1], found[2]))
+                self.sample_rows(
+                    list(map(clients.__getitem__, rows)), lambda k: lines(rows[k] if rowid is None else rowid[rows[k]])
+                )
+        if "flood" in cfg.detectors and cfg.flood_windows:
+            self._flood(clients, paths, eps, hi, per_client, rowid=rowid, ordered=ordered)
+
+        # Per-client detail for the tracked clients (bounded memory, see __init__); none without detail.
+        tracked = self._track(per_client) if cfg.detail else set()
+        mask = None  # the rows of tracked clients (None: every row)
+        if len(tracked) == len(per_client):
+            self.cps.update(zip(clients, paths, statuses))
+            self.cref.update(zip(clients, referers))
+        elif tracked:
+            mask = list(map(tracked.__contains__, clients))
+            self.cps.update(zip(compress(clients, mask), compress(paths, mask), compress(statuses, mask)))
+            self.cref.update(zip(compress(clients, mask), compress(referers, mask)))
+        if cfg.day_pages and tracked:
+            self._count_page_clients(clients, paths, days, dlo, mask)
+        self._block_lines = None  # the block's buffer and rows can go
+
+    def _account_times(self, clients, eps, per_client):
+        """First/last seen, the time range and the clients per day of a block of rows (``clients`` and
+        ``eps`` columns, ``per_client``: a mapping whose keys are the block's distinct clients). Returns
+        ``(ordered, newest, days, day)``: whether the rows are in time order, the newest epoch, and the
+        day of each row (``days``), or None when they are all of ``day``."""
+        nrows = len(clients)
         # First/last seen and flood rely on rows in time order, as they nearly always are.
         ordered = all(map(le, eps, islice(eps, 1, None)))
         lo, hi = (eps[0], eps[-1]) if ordered else (min(eps), max(eps))
 
         # Days: most blocks hold one day, then the distinct clients of the block are that day's.
-        dlo, dhi = local_day(lo), local_day(hi)
-        if dlo == dhi:
-            self.day_hits[dlo] += nrows
+        dlo = local_day(lo)
+        if dlo == local_day(hi):
             self._count_day(dlo, per_client)
             days = None
-            if cfg.day_pages:
-                self.day_pages[dlo].update(page_hits)
         else:
             days = self._days_of(eps)
-            self.day_hits.update(days)
-            if cfg.day_pages:
-                for (day, path), n in Counter(zip(days, paths)).items():
-                    self.day_pages[day][path] += n
             by_day = defaultdict(set)
             for day, client in set(zip(days, clients)):
                 by_day[day].add(client)
@@ -576,62 +657,13 @@ class Stats:
             self.tmin = lo
         if self.tmax is None or hi > self.tmax:
             self.tmax = hi
+        return ordered, hi, days, dlo
 
-        # Detectors, from the distinct targets of this block.
-        klass = self._target_class
-        if len(klass) > 500000:
-            klass.clear()
-        for t in utargets.difference(klass):
-            klass[t] = self._classify(t)
-        flagged = {t for t in utargets if klass[t] != (False, False, False)}
-        if flagged:
-            # Flagged targets are a small share of the rows: those rows are looked at one by one.
-            script_statuses = cfg.script_statuses
-            found = ([], [], [])  # row numbers per detector: tripwire, missing_script, open_redirect
-            for i in compress(range(nrows), map(flagged.__contains__, targets)):
-                tripwire, script, redirect = klass[targets[i]]
-                if tripwire:
-                    found[0].append(i)
-                if script and statuses[i] in script_statuses:
-                    found[1].append(i)
-                if redirect:
-                    found[2].append(i)
-            off, offcount = self.off, self.offcount
-            for detector, rows in zip(("tripwire", "missing_script", "open_redirect"), found):
-                if not rows:
-                    continue
-                hit = list(map(clients.__getitem__, rows))
-                off.update(zip(hit, repeat(detector), map(days.__getitem__, rows) if days is not None else repeat(dlo)))
-                offcount.update(hit)
-                self.matched += len(rows)
-            if lines is not None and cfg.sample_lines and (found[0] or found[1] or found[2]):
-                rows = sorted(set(found[0]).union(found[1], found[2]))
-                needy = set(map(clients.__getitem__, rows)).difference(self.samples_full)
-                needy = {c for c in needy if self.needs_sample(c)}
-                for i in rows:
-                    if not needy:
-                        break
-                    c = clients[i]
-                    if c in needy:
-                        self.sample(c, lines(i if rowid is None else rowid[i]))
-                        if not self.needs_sample(c):
-                            needy.discard(c)
-        if "flood" in cfg.detectors and cfg.flood_windows:
-            self._flood(clients, paths, eps, hi, per_client, rowid=rowid, ordered=ordered)
-
-        # Per-client detail for the tracked clients (bounded memory, see __init__); none without detail.
-        tracked = self._track(per_client) if cfg.detail else set()
-        mask = None  # the rows of tracked clients (None: every row)
-        if len(tracked) == len(per_client):
-            self.cps.update(zip(clients, paths, statuses))
-            self.cref.update(zip(clients, referers))
-        elif tracked:
-            mask = list(map(tracked.__contains__, clients))
-            self.cps.update(zip(compress(clients, mask), compress(paths, mask), compress(statuses, mask)))
-            self.cref.update(zip(compress(clients, mask), compress(referers, mask)))
-        if cfg.day_pages and tracked:
-            self._count_page_clients(clients, paths, days, dlo, mask)
-        self._block_lines = None  # the block's buffer and rows can go
+    def add_events(self, clients, eps):
+        """Error-log or fail2ban events of one block (columns): they extend the clients' time ranges and
+        days and are not hits."""
+        if clients:
+            self._account_times(clients, eps, dict.fromkeys(clients))
 
     def _count_page_clients(self, clients, paths, days, dlo, tracked_rows):
         """Clients per day and page for the drill-down: the tracked clients' hits on each day's leading
@@ -773,6 +805,8 @@ class Stats:
         self.times = TimeParser()
         self._block_lines = None
         self._names = _Memo(_client_name)
+        self.error_times = {}
+        self.error_minutes = {}
         self._path_of = {}
         self._target_class = {}
 

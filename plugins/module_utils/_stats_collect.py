@@ -15,7 +15,12 @@ import time
 import traceback
 
 from ansible_collections.fleetguard.webshield.plugins.module_utils._logerror import (
+    AH_CODE_BYTES,
+    error_client,
+    error_rows,
+    is_noscript_text,
     parse_error_line,
+    parse_error_time,
     parse_fail2ban_line,
     read_fail2ban_db,
 )
@@ -50,6 +55,97 @@ class CollectError(Exception):
 
 def add_error_block(stats, buf):
     """Error-log lines: missing_script and tripwire markers, charged to the [client]/[remote] field."""
+    lines = buf.split(b"\n")
+    n = len(lines) - 1
+    rows = error_rows(buf, n) if max(map(len, lines)) <= MAX_ERROR_LINE else None
+    if rows is None:
+        _add_error_lines(stats, buf)
+        return
+    stats.lines += n
+    stats.bytes += len(buf)
+    cfg = stats.cfg
+    noscript = "missing_script" in cfg.detectors
+    markers = [m.encode("utf-8") for m in cfg.tripwire_markers] if "tripwire" in cfg.detectors else ()
+    times, names = stats.error_times, stats._names
+    if len(times) > 100000:
+        times.clear()
+    if len(names) > 100000:
+        names.clear()
+    clients, eps, rows_of = [], [], []  # the events: client, epoch, row
+    found = []  # the offences: (event, detector)
+    for i, (stamp, frac, year, level, field, message, other) in enumerate(rows):
+        if not stamp:
+            # not an error line: a CGI's raw stderr (continued), or malformed
+            line = other.rstrip(b"\r")
+            if line.startswith(b"[") or not line.strip() or b"\r" in line:
+                stats.malformed += 1
+            else:
+                stats.continued += 1
+            continue
+        key = stamp + b" " + year
+        epoch = times.get(key, False)
+        if epoch is False:
+            epoch = times[key] = _error_epoch(stats, stamp, year)
+        if epoch is None:
+            stats.malformed += 1
+            continue
+        if not field:
+            continue
+        message = message.rstrip(b"\r")
+        if b", referer: " in message:
+            message = message.rpartition(b", referer: ")[0]
+        new_style = b":" in level or frac != b"" or (message[:2] == b"AH" and AH_CODE_BYTES.match(message) is not None)
+        client = None
+        if new_style:  # address:port, the port differs from line to line
+            head, sep, port = field.rpartition(b":")
+            if sep and port.isdigit():
+                client = names[head]
+        if client is None:
+            client = error_client(field.decode("ascii"), new_style)
+        if client is None:
+            stats.malformed += 1
+            continue
+        if not cfg.in_window(epoch):
+            continue
+        if noscript and is_noscript_text(message):
+            found.append((len(clients), "missing_script"))
+        elif markers and any(m in message for m in markers):
+            found.append((len(clients), "tripwire"))
+        clients.append(client)
+        eps.append(epoch)
+        rows_of.append(i)
+    stats.add_events(clients, eps)
+    if not found:
+        return
+    # The offences after the events (as add_access_columns does), then the raw lines for evidence.
+    for name in ("missing_script", "tripwire"):
+        mine = [k for k, detector in found if detector == name]
+        if mine:
+            stats.offend_rows(list(map(clients.__getitem__, mine)), name, list(map(eps.__getitem__, mine)))
+    if cfg.sample_lines:
+        found.sort()
+        stats.sample_rows([clients[k] for k, _detector in found], lambda j: lines[rows_of[found[j][0]]])
+
+
+def _error_epoch(stats, stamp, year):
+    """The epoch of an error-log time (``Wed Feb 03 10:11:12``, ``2021``; host-local), or None. The local time
+    is converted once per minute (a zone's offset changes on the minute)."""
+    if stamp[-3:-2] != b":" or not stamp[-2:].isdigit():
+        return parse_error_time((stamp + b" " + year).decode("ascii"))
+    key = stamp[:-2] + year
+    minutes = stats.error_minutes
+    base = minutes.get(key, False)
+    if base is False:
+        if len(minutes) > 100000:
+            minutes.clear()
+        base = minutes[key] = parse_error_time((stamp[:-2] + b"00 " + year).decode("ascii"))
+    second = int(stamp[-2:])
+    return None if base is None or second > 60 else base + second
+
+
+def _add_error_lines(stats, buf):
+    """add_error_block line by line: for the blocks its rows cannot be taken from (non-ASCII or control
+    bytes, over-long lines)."""
     cfg = stats.cfg
     noscript = "missing_script" in cfg.detectors
     markers = cfg.tripwire_markers if "tripwire" in cfg.detectors else ()

@@ -11,8 +11,10 @@ import sqlite3
 import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from ansible_collections.fleetguard.webshield.plugins.module_utils import _logerror
+from ansible_collections.fleetguard.webshield.plugins.module_utils import _logerror, _stats, _stats_collect
 
 
 @pytest.fixture(autouse=True)
@@ -264,3 +266,66 @@ def test_read_fail2ban_db_errors(tmp_path):
     bad.write_bytes(b"this is not a database" * 100)
     with pytest.raises(sqlite3.Error):
         _logerror.read_fail2ban_db(str(bad))
+
+
+# -- the block reader must count every block as the line-by-line reader does -----------------------
+
+_STAMPS = ["Wed Feb 03 10:11:12", "Wed Feb 03 10:11:12.123456", "Thu Feb 04 00:00:59", "Wed Feb 33 10:11:12",
+           "Wed Feb 03 10:11:1:", "Wed Feb 03 10:11:61", "Wed Feb  3 23:59:60"]  # fmt: skip
+_LEVELS = ["error", "cgi:error", "cgid:error", "core:info", "ssl:info", "-"]
+_PIDS = ["", " [pid 1234]", " [pid 1234:tid 5678]", " [pid 1] (2)No such file or directory:"]
+_CLIENT_FIELDS = ["", " [client 192.0.2.4]", " [client 192.0.2.4:5678]", " [client 2001:db8::5:51234]",
+                  " [client 2001:db8::5]", " [client ::ffff:192.0.2.12:50000]", " [remote 203.0.113.20:1234]",
+                  " [client not-an-address]", " [client 198.51.100.7:1]"]  # fmt: skip
+_MESSAGES = [
+    "AH01264: script not found or unable to stat: /usr/lib/cgi-bin/x.cgi",
+    "script not found or unable to stat: /x",
+    "AH01215: script not found or unable to stat: at /x.cgi line 12.: /x.cgi",
+    "AH01264: stderr from /x.cgi: script not found or unable to stat",
+    "AH01264: stderr from /x.cgi: other, referer: http://a/: script not found or unable to stat",
+    "AH00126: Invalid URI, referer: [client 198.51.100.7] script not found or unable to stat: /x.cgi",
+    "AH00128: File does not exist: /var/www/html/TRIPWIRE-MARK",
+    "AH01264: AH01264: script not found or unable to stat: /x",
+    "",
+]
+_OTHER_LINES = [" at /x.cgi line 12.", "client 1.2.3.4 script not found", "", "   ", "[garbage", "x\ry",
+                "[Wed Feb 03 10:11:12 2021] [err\x01or] [client 192.0.2.1] x", "caf\xe9 au lait",
+                "\xff\xfe", "[Wed Feb 03 10:11:12 2021] [error] [client 192.0.2.5] " + "x" * 70000]  # fmt: skip
+
+error_line_st = st.one_of(
+    st.builds(
+        lambda stamp, level, pid, client, msg, cr: "[%s 2021] [%s]%s%s %s%s" % (stamp, level, pid, client, msg, cr),
+        st.sampled_from(_STAMPS),
+        st.sampled_from(_LEVELS),
+        st.sampled_from(_PIDS),
+        st.sampled_from(_CLIENT_FIELDS),
+        st.sampled_from(_MESSAGES),
+        st.sampled_from(["", "\r"]),
+    ),
+    st.sampled_from(_OTHER_LINES),
+)
+
+
+def _error_stats(buf, reader, markers):
+    stats = _stats.Stats(_stats.Config(tripwire_markers=markers, sample_lines=2))
+    reader(stats, buf)
+    result = stats.result(top=0)
+    counts = dict((k, getattr(stats, k)) for k in ("lines", "bytes", "malformed", "continued", "matched"))
+    return counts, result
+
+
+@settings(max_examples=400, deadline=None)
+@given(lines=st.lists(error_line_st, min_size=1, max_size=30), markers=st.sampled_from([[], ["TRIPWIRE-MARK"]]))
+def test_the_block_reader_counts_as_the_line_reader(lines, markers):
+    """Clients, offences, times, days, raw lines, malformed and continued lines: the same through the block
+    reader (rows from one findall; blocks of other bytes go line by line) as line by line."""
+    buf = "".join(line + "\n" for line in lines).encode("utf-8", "surrogateescape")
+    fast = _error_stats(buf, _stats_collect.add_error_block, markers)
+    assert fast == _error_stats(buf, _stats_collect._add_error_lines, markers)
+
+
+def test_the_block_reader_takes_plain_blocks_and_leaves_the_others():
+    plain = b"[Wed Feb 03 10:11:12 2021] [error] [client 192.0.2.4] script not found or unable to stat: /x\n"
+    assert _logerror.error_rows(plain * 3, 3) is not None
+    for odd in (b"caf\xc3\xa9\n", b"\x1b[0m\n", b"a\x00b\n"):
+        assert _logerror.error_rows(plain + odd, 2) is None
