@@ -12,6 +12,7 @@ memory figure), then prints, in one run:
 * mawk running a part of the module's counting (per-client hits, times, statuses, days; pages, referers;
   two detectors), to show what the floor of 2x ``mawk '{c[$1]++}'`` compares the module with;
 * a rerun with ``state_file`` on the unchanged file;
+* a 200k-line Apache 2.4 error log (``--error-lines``), next to ``mawk '{c[$1]++}'`` on it;
 * every client returned (``top: 0``), with and without per-client detail and network tables (what
   ``blocklist_push.yml`` asks each server for): time and size of the result;
 * what parsing alone costs: the module's own reader and column splitter cut every line into the fields the
