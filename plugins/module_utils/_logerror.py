@@ -161,19 +161,32 @@ def parse_error_line(line):
     return ErrorLine(epoch, client, message, referer, new_style)
 
 
-def parse_fail2ban_line(line):
-    """``(epoch, jail, action, address)`` for a fail2ban log line of interest, else None."""
+def parse_fail2ban_line(line, cache=None):
+    """``(epoch, jail, action, address)`` for a fail2ban log line of interest, else None. ``cache``: a dict
+    the caller keeps for the lines of a run (times are converted once a minute, addresses once)."""
     m = _F2B_LINE.match(line)
     if m is None:
         return None
-    addr = normalize_address(m.group("ip"))
+    if cache is None:
+        cache = {}
+    ip = m.group("ip")
+    addr = cache.get(ip, False)
+    if addr is False:
+        addr = cache[ip] = normalize_address(ip)
     if addr is None:
         return None
-    try:
-        epoch = int(time.mktime(time.strptime(m.group("time"), "%Y-%m-%d %H:%M:%S")))
-    except (ValueError, OverflowError):
+    stamp = m.group("time")
+    minute = cache.get(stamp[:16], False)
+    if minute is False:
+        try:
+            minute = int(time.mktime(time.strptime(stamp[:16] + ":00", "%Y-%m-%d %H:%M:%S")))
+        except (ValueError, OverflowError):
+            minute = None
+        cache[stamp[:16]] = minute
+    second = int(stamp[17:19])
+    if minute is None or second > 61:  # what strptime's %S takes
         return None
-    return epoch, m.group("jail"), m.group("action"), addr
+    return minute + second, m.group("jail"), m.group("action"), addr
 
 
 def read_fail2ban_db(path, since=None, until=None):

@@ -349,6 +349,7 @@ class Stats:
         self._names = _Memo(_client_name)  # raw client field -> normalised address (None: not an address)
         self.error_times = {}  # error-log time text (no fraction) -> epoch (None: not a time)
         self.error_minutes = {}  # the same for the minute of the time text (its seconds left out)
+        self.fail2ban_cache = {}  # fail2ban log: address text -> address, minute text -> epoch
         self.bad_clients = 0  # lines whose client field is not an IP address (part of malformed)
         self.continued = 0  # error-log lines that are not error lines of their own (a CGI's raw stderr)
 
@@ -807,6 +808,7 @@ class Stats:
         self._names = _Memo(_client_name)
         self.error_times = {}
         self.error_minutes = {}
+        self.fail2ban_cache = {}
         self._path_of = {}
         self._target_class = {}
 

@@ -200,13 +200,15 @@ def add_fail2ban_block(stats, buf):
     stats.lines += len(lines)
     stats.bytes += len(buf)
     names = {"Found": "found", "Restore Ban": "restored", "Unban": "unbans", "Increase Ban": "increased"}
+    if len(stats.fail2ban_cache) > 100000:
+        stats.fail2ban_cache.clear()
     for raw in lines:
         try:
             line = raw.decode("utf-8")
         except UnicodeDecodeError:
             stats.malformed += 1
             continue
-        parsed = parse_fail2ban_line(line)
+        parsed = parse_fail2ban_line(line, stats.fail2ban_cache)
         if parsed is None:
             if not line.strip():
                 stats.malformed += 1

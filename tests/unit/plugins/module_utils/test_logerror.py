@@ -7,11 +7,12 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import os
 import sqlite3
 import time
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from ansible_collections.fleetguard.webshield.plugins.module_utils import _logerror, _stats, _stats_collect
@@ -329,3 +330,40 @@ def test_the_block_reader_takes_plain_blocks_and_leaves_the_others():
     assert _logerror.error_rows(plain * 3, 3) is not None
     for odd in (b"caf\xc3\xa9\n", b"\x1b[0m\n", b"a\x00b\n"):
         assert _logerror.error_rows(plain + odd, 2) is None
+
+
+_F2B_CACHE = {}  # shared by the examples below: later ones read the minutes earlier ones converted
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    fields=st.tuples(
+        st.integers(2019, 2022),
+        st.integers(0, 13),
+        st.integers(0, 32),
+        st.integers(0, 24),
+        st.integers(0, 60),
+        st.integers(0, 99),
+    )  # fmt: skip
+)
+@example(fields=(2021, 3, 28, 2, 30, 15))  # a minute summer time skips
+@example(fields=(2021, 10, 31, 2, 30, 15))  # a minute that comes twice
+@example(fields=(2021, 12, 31, 23, 59, 60))
+@example(fields=(2021, 12, 31, 23, 59, 61))
+@example(fields=(2021, 2, 29, 10, 0, 0))
+def test_fail2ban_times_converted_once_a_minute_are_the_times_of_strptime(fields):
+    """Host-local times (a zone with summer time), bad dates and seconds 60-99 included."""
+    os.environ["TZ"] = "Europe/Berlin"
+    time.tzset()
+    try:
+        stamp = "%04d-%02d-%02d %02d:%02d:%02d" % fields
+        try:
+            expected = int(time.mktime(time.strptime(stamp, "%Y-%m-%d %H:%M:%S")))
+        except ValueError:
+            expected = None
+        line = "%s,123 fail2ban.actions [1]: NOTICE  [web] Ban 192.0.2.7" % stamp
+        got = _logerror.parse_fail2ban_line(line, _F2B_CACHE)
+        assert (got[0] if got else None) == expected
+    finally:
+        os.environ["TZ"] = "UTC"  # as the utc fixture set it
+        time.tzset()
