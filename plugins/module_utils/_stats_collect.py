@@ -100,6 +100,8 @@ def add_error_block(stats, buf):
             head, sep, port = field.rpartition(b":")
             if sep and port.isdigit():
                 client = names[head]
+        elif b":" not in field:  # Apache 2.2: an IPv4 address
+            client = names[field]
         if client is None:
             client = error_client(field.decode("ascii"), new_style)
         if client is None:
