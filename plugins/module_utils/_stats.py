@@ -346,7 +346,7 @@ class Stats:
         self.ban_keys = set()
         self._path_of = {}
         self._target_class = {}
-        self._names = _Memo(_client_name)  # raw client field -> normalised address (None: not an address)
+        self.addresses = _Memo(_client_name)  # raw client field -> normalised address (None: not an address)
         self.error_times = {}  # error-log time text (no fraction) -> epoch (None: not a time)
         self.error_minutes = {}  # the same for the minute of the time text (its seconds left out)
         self.fail2ban_cache = {}  # fail2ban log: address text -> address, minute text -> epoch
@@ -499,7 +499,7 @@ class Stats:
         cfg = self.cfg
         # Client addresses are normalised here (a cache per distinct raw value), so every key below is
         # the canonical address text.
-        names = self._names
+        names = self.addresses
         if len(names) > 100000:
             names.clear()
         clients = list(map(names.__getitem__, raw_clients))
@@ -805,7 +805,7 @@ class Stats:
         the parent receives it, so the two copies of the statistics fit in memory."""
         self.times = TimeParser()
         self._block_lines = None
-        self._names = _Memo(_client_name)
+        self.addresses = _Memo(_client_name)
         self.error_times = {}
         self.error_minutes = {}
         self.fail2ban_cache = {}

@@ -66,7 +66,7 @@ def add_error_block(stats, buf):
     cfg = stats.cfg
     noscript = "missing_script" in cfg.detectors
     markers = [m.encode("utf-8") for m in cfg.tripwire_markers] if "tripwire" in cfg.detectors else ()
-    times, names = stats.error_times, stats._names
+    times, names = stats.error_times, stats.addresses
     if len(times) > 100000:
         times.clear()
     if len(names) > 100000:
