@@ -214,6 +214,32 @@ def iso(epoch):
     return datetime.fromtimestamp(epoch, timezone.utc).astimezone().isoformat()
 
 
+def iso_texts(epochs):
+    """``{epoch: iso(epoch)}`` for many epochs: the host's offset is looked up once per quarter of an hour
+    (where it is the same at both ends of it: zones change their offset on a quarter hour)."""
+    out, quarters = {}, {}
+    for epoch in epochs:
+        if epoch in out:
+            continue
+        if not isinstance(epoch, int):
+            out[epoch] = iso(epoch)
+            continue
+        quarter = epoch // 900 * 900
+        off = quarters.get(quarter)
+        if off is None:
+            off = time.localtime(quarter).tm_gmtoff
+            if off % 60 or off != time.localtime(quarter + 899).tm_gmtoff:
+                off = False
+            quarters[quarter] = off
+        if off is False:
+            out[epoch] = iso(epoch)
+            continue
+        t = time.gmtime(epoch + off)
+        sign, off = ("-", -off) if off < 0 else ("+", off)
+        out[epoch] = "%04d-%02d-%02dT%02d:%02d:%02d%s%02d:%02d" % (t[:6] + (sign, off // 3600, off % 3600 // 60))
+    return out
+
+
 def local_day(epoch):
     """Epoch of local midnight of the day holding ``epoch``."""
     return epoch - (epoch + time.localtime(epoch).tm_gmtoff) % 86400
@@ -943,12 +969,13 @@ class Stats:
             crefs[c][ref] += n
 
         clients = {}
+        stamps = iso_texts([first.get(c) for c in chosen] + [last.get(c) for c in chosen])
         for c in chosen:
             entry = clients[c] = {
                 "hits": hits.get(c, 0),
                 "offenses": dict(offenses[c]) if c in offenses else {},
-                "first_seen": iso(first.get(c)),
-                "last_seen": iso(last.get(c)),
+                "first_seen": stamps[first.get(c)],
+                "last_seen": stamps[last.get(c)],
             }
             if self.cfg.detail:
                 entry["statuses"] = dict(statuses[c])

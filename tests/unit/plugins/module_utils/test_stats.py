@@ -1123,3 +1123,34 @@ def test_each_log_is_read_with_the_format_that_fits_it(tmp_path, monkeypatch, wo
     result, _s, warnings = run(access_logs=[str(common)], access_format=["vhost_combined", "combined_duration"])
     assert result["files"][0]["format"] == PRESETS["vhost_combined"]
     assert "with access_format %r (the best of its 2 formats)" % PRESETS["vhost_combined"] in warnings[0]
+
+
+_ZONES = ["UTC", "Europe/Berlin", "America/St_Johns", "Asia/Kathmandu", "Australia/Lord_Howe", "Europe/Amsterdam"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    zone=st.sampled_from(_ZONES),
+    epochs=st.lists(
+        st.one_of(
+            st.integers(1577836800, 1735689600),  # 2020-2024
+            st.sampled_from([1616893200 + d for d in (-901, -900, -1, 0, 1, 899, 900)]),  # Berlin, summer time
+            st.integers(-2200000000, -1900000000),  # Amsterdam's offset of 19 min 32 s (1909-1937)
+            st.sampled_from([-935022000 + d for d in (-60, -1, 0, 1, 60)]),  # Amsterdam, +00:20 to +02:00 at 23:40 UTC
+            st.none(),
+            st.floats(1.5e9, 1.6e9),
+        ),
+        max_size=30,
+    ),
+)
+def test_iso_texts_are_the_texts_of_iso(zone, epochs):
+    """What first_seen and last_seen are written with: the same text as iso(), in zones with summer time,
+    half- and three-quarter-hour offsets and an offset in seconds."""
+    old = os.environ.get("TZ")
+    os.environ["TZ"] = zone
+    time.tzset()
+    try:
+        assert _stats.iso_texts(epochs) == dict((e, _stats.iso(e)) for e in epochs)
+    finally:
+        os.environ["TZ"] = old or "UTC"
+        time.tzset()
