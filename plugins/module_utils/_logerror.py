@@ -33,11 +33,16 @@ _ERROR_LINE = re.compile(
     r"(?: \[(?P<kind>client|remote) (?P<client>[^\]\s]+)\])?"
     r" ?(?P<message>.*)$"
 )
-_AH_CODE = re.compile(r"^AH[0-9]{5}: ")
+_AH = r"AH[0-9]{5}: "
+_AH_CODE = re.compile("^" + _AH)
+AH_CODE_BYTES = re.compile(_AH.encode())
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
-# "stderr from /path: text": the path comes from the request, so any ": " after it may end it.
-_STDERR_NOSCRIPT = re.compile(r"^stderr from .*?: script not found or unable to stat")
 NOSCRIPT = "script not found or unable to stat"
+# The missing-script forms: plain, after an AH code, and after "stderr from /path:" (the path comes from the
+# request, so any ": " after it may end it). For text (ErrorLine) and for bytes (the block reader).
+_NOSCRIPT_FORMS = "(?:%s)?(?:%s|stderr from .*?: %s)" % (_AH, NOSCRIPT, NOSCRIPT)
+_NOSCRIPT = re.compile(_NOSCRIPT_FORMS)
+_NOSCRIPT_BYTES = re.compile(_NOSCRIPT_FORMS.encode())
 
 _F2B_LINE = re.compile(
     r"^(?P<time>[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2})(?:[,.][0-9]+)?\s+fail2ban\.[\w.]+\s*"
@@ -56,6 +61,37 @@ def parse_error_time(text):
             return None
         return int(time.mktime(tup))
     except (KeyError, ValueError, IndexError, OverflowError):
+        return None
+
+
+def _by_minute(cache, minute, second, convert, last_second):
+    """The epoch of ``minute`` (a host-local time text without its seconds) plus ``second``, with
+    ``convert(minute)`` (its epoch, or None) called once per minute: a zone's offset changes on the minute.
+    None when the minute is not a time or ``second`` is past ``last_second``."""
+    base = cache.get(minute, False)
+    if base is False:
+        if len(cache) > 100000:
+            cache.clear()
+        base = cache[minute] = convert(minute)
+    return None if base is None or second > last_second else base + second
+
+
+def error_epoch(stamp, year, minutes):
+    """``parse_error_time`` of an error-log time given as ``Wed Feb 03 10:11:12`` and ``2021`` (bytes, no
+    fraction), converting the local time once per minute (``minutes``: a dict the caller keeps)."""
+    if stamp[-3:-2] != b":" or not stamp[-2:].isdigit():
+        return parse_error_time((stamp + b" " + year).decode("ascii"))
+    return _by_minute(minutes, stamp[:-2] + b"00 " + year, int(stamp[-2:]), _error_minute, 60)
+
+
+def _error_minute(text):
+    return parse_error_time(text.decode("ascii"))
+
+
+def _fail2ban_minute(text):
+    try:
+        return int(time.mktime(time.strptime(text + ":00", "%Y-%m-%d %H:%M:%S")))
+    except (ValueError, OverflowError):
         return None
 
 
@@ -93,8 +129,7 @@ class ErrorLine:
 
     def is_noscript(self):
         """The missing-script forms: plain, after an AH code, and after ``stderr from /path:``."""
-        msg = _AH_CODE.sub("", self.message, count=1)
-        return msg.startswith(NOSCRIPT) or _STDERR_NOSCRIPT.match(msg) is not None
+        return _NOSCRIPT.match(self.message) is not None
 
 
 # The block reader's form of _ERROR_LINE: one row per line of a block (bytes, read with findall), either the
@@ -111,10 +146,6 @@ _ERROR_ROWS = re.compile(
 )
 # The bytes of a block error_rows reads: printable ASCII, \t, \n and \r (parse_error_line reads the others).
 _PLAIN = bytes(range(32, 127)) + b"\t\n\r"
-AH_CODE_BYTES = re.compile(rb"AH[0-9]{5}: ")
-_NOSCRIPT_B = re.compile(
-    rb"(?:AH[0-9]{5}: )?(?:script not found or unable to stat|stderr from .*?: " + NOSCRIPT.encode() + rb")"
-)
 
 
 def error_rows(buf, n):
@@ -131,7 +162,7 @@ def error_rows(buf, n):
 
 def is_noscript_text(message):
     """``ErrorLine.is_noscript`` for a message (bytes, without its referer suffix)."""
-    return _NOSCRIPT_B.match(message) is not None
+    return _NOSCRIPT_BYTES.match(message) is not None
 
 
 def parse_error_line(line):
@@ -176,17 +207,10 @@ def parse_fail2ban_line(line, cache=None):
     if addr is None:
         return None
     stamp = m.group("time")
-    minute = cache.get(stamp[:16], False)
-    if minute is False:
-        try:
-            minute = int(time.mktime(time.strptime(stamp[:16] + ":00", "%Y-%m-%d %H:%M:%S")))
-        except (ValueError, OverflowError):
-            minute = None
-        cache[stamp[:16]] = minute
-    second = int(stamp[17:19])
-    if minute is None or second > 61:  # what strptime's %S takes
+    epoch = _by_minute(cache, stamp[:16], int(stamp[17:19]), _fail2ban_minute, 61)  # 61: what strptime's %S takes
+    if epoch is None:
         return None
-    return minute + second, m.group("jail"), m.group("action"), addr
+    return epoch, m.group("jail"), m.group("action"), addr
 
 
 def read_fail2ban_db(path, since=None, until=None):

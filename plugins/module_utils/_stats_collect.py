@@ -17,10 +17,10 @@ import traceback
 from ansible_collections.fleetguard.webshield.plugins.module_utils._logerror import (
     AH_CODE_BYTES,
     error_client,
+    error_epoch,
     error_rows,
     is_noscript_text,
     parse_error_line,
-    parse_error_time,
     parse_fail2ban_line,
     read_fail2ban_db,
 )
@@ -85,7 +85,7 @@ def add_error_block(stats, buf):
         key = stamp + b" " + year
         epoch = times.get(key, False)
         if epoch is False:
-            epoch = times[key] = _error_epoch(stats, stamp, year)
+            epoch = times[key] = error_epoch(stamp, year, stats.error_minutes)
         if epoch is None:
             stats.malformed += 1
             continue
@@ -127,22 +127,6 @@ def add_error_block(stats, buf):
     if cfg.sample_lines:
         found.sort()
         stats.sample_rows([clients[k] for k, _detector in found], lambda j: lines[rows_of[found[j][0]]])
-
-
-def _error_epoch(stats, stamp, year):
-    """The epoch of an error-log time (``Wed Feb 03 10:11:12``, ``2021``; host-local), or None. The local time
-    is converted once per minute (a zone's offset changes on the minute)."""
-    if stamp[-3:-2] != b":" or not stamp[-2:].isdigit():
-        return parse_error_time((stamp + b" " + year).decode("ascii"))
-    key = stamp[:-2] + year
-    minutes = stats.error_minutes
-    base = minutes.get(key, False)
-    if base is False:
-        if len(minutes) > 100000:
-            minutes.clear()
-        base = minutes[key] = parse_error_time((stamp[:-2] + b"00 " + year).decode("ascii"))
-    second = int(stamp[-2:])
-    return None if base is None or second > 60 else base + second
 
 
 def _add_error_lines(stats, buf):
