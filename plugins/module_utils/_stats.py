@@ -399,10 +399,8 @@ class Stats:
         self.offcount[client] += n
         self.matched += n
 
-    def offend_rows(self, clients, detector, eps):
-        """``offend`` for many offences of one detector (``clients`` and ``eps`` columns)."""
-        day = local_day(min(eps))
-        days = repeat(day) if day == local_day(max(eps)) else self._days_of(eps)
+    def offend_rows(self, clients, detector, days):
+        """``offend`` for many offences of one detector (``clients`` and ``days`` columns)."""
         self.off.update(zip(clients, repeat(detector), days))
         self.offcount.update(clients)
         self.matched += len(clients)
@@ -596,14 +594,9 @@ class Stats:
                     found[1].append(i)
                 if redirect:
                     found[2].append(i)
-            off, offcount = self.off, self.offcount
             for detector, rows in zip(("tripwire", "missing_script", "open_redirect"), found):
-                if not rows:
-                    continue
-                hit = list(map(clients.__getitem__, rows))
-                off.update(zip(hit, repeat(detector), map(days.__getitem__, rows) if days is not None else repeat(dlo)))
-                offcount.update(hit)
-                self.matched += len(rows)
+                if rows:
+                    self.offend_rows(list(map(clients.__getitem__, rows)), detector, days_at(rows, days, dlo))
             if lines is not None and cfg.sample_lines and (found[0] or found[1] or found[2]):
                 rows = sorted(set(found[0]).union(found[1], found[2]))
                 self.sample_rows(
@@ -688,9 +681,10 @@ class Stats:
 
     def add_events(self, clients, eps):
         """Error-log or fail2ban events of one block (columns): they extend the clients' time ranges and
-        days and are not hits."""
-        if clients:
-            self._account_times(clients, eps, dict.fromkeys(clients))
+        days and are not hits. Returns ``(days, day)`` as ``_account_times`` does."""
+        if not clients:
+            return None, None
+        return self._account_times(clients, eps, dict.fromkeys(clients))[2:]
 
     def _count_page_clients(self, clients, paths, days, dlo, tracked_rows):
         """Clients per day and page for the drill-down: the tracked clients' hits on each day's leading
@@ -1045,6 +1039,11 @@ class Stats:
             if self.cfg.detail:
                 page["clients"] = dict(_top(by_page.get((day, path), {}), top_n))
         return out
+
+
+def days_at(rows, days, day):
+    """The days of ``rows`` (row numbers): from the ``days`` column, or ``day`` when that is None."""
+    return repeat(day) if days is None else list(map(days.__getitem__, rows))
 
 
 def _rows_after(cut, cols):

@@ -41,6 +41,7 @@ from ansible_collections.fleetguard.webshield.plugins.module_utils._stats import
     Config,
     Stats,
     add_access_block,
+    days_at,
     iso,
 )
 
@@ -116,14 +117,14 @@ def add_error_block(stats, buf):
         clients.append(client)
         eps.append(epoch)
         rows_of.append(i)
-    stats.add_events(clients, eps)
+    days, day = stats.add_events(clients, eps)
     if not found:
         return
     # The offences after the events (as add_access_columns does), then the raw lines for evidence.
     for name in ("missing_script", "tripwire"):
         mine = [k for k, detector in found if detector == name]
         if mine:
-            stats.offend_rows(list(map(clients.__getitem__, mine)), name, list(map(eps.__getitem__, mine)))
+            stats.offend_rows(list(map(clients.__getitem__, mine)), name, days_at(mine, days, day))
     if cfg.sample_lines:
         found.sort()
         stats.sample_rows([clients[k] for k, _detector in found], lambda j: lines[rows_of[found[j][0]]])
