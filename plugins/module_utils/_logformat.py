@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from itertools import compress, repeat
 from operator import contains, itemgetter
 
-from ansible_collections.fleetguard.webshield.plugins.module_utils._stats import zone_seconds
+from ansible_collections.fleetguard.webshield.plugins.module_utils._stats import cached_map, zone_seconds
 
 PRESETS = {
     "common": '%h %l %u %t "%r" %>s %b',
@@ -190,25 +190,19 @@ class TimeFormat:
             texts = list(map(itemgetter(groups[0] - 1), rows))
         else:
             texts = list(map(b"\x00".join, map(itemgetter(*[g - 1 for g in groups]), rows)))
-        cache = self.cache
-        if len(cache) > 50000:
-            cache.clear()
-        for text in set(texts).difference(cache):
-            cache[text] = self.epoch(text)
-        return list(map(cache.__getitem__, texts))
+        return cached_map(self.cache, texts, self.epoch)
 
     def token_epochs(self, texts, affix):
         """Epoch seconds (None: not a valid time) of the time texts the splitter cut, each still within
         the literal text ``affix`` = (before, after) that the format writes around it (``[...]``)."""
         before, after = affix
-        cache = self.token_cache
-        if len(cache) > 50000:
-            cache.clear()
-        for text in set(texts).difference(cache):
+
+        def inside(text):
             inner = len(text) - len(after)
             ok = inner >= len(before) and text.startswith(before) and text.endswith(after)
-            cache[text] = self.epoch(text[len(before) : inner]) if ok else None
-        return list(map(cache.__getitem__, texts))
+            return self.epoch(text[len(before) : inner]) if ok else None
+
+        return cached_map(self.token_cache, texts, inside)
 
     def epoch(self, text):
         """Epoch seconds of one time text (the directives' texts joined by NUL), or None."""

@@ -121,6 +121,16 @@ def network_of(address, prefix, version):
     return str(ipaddress.ip_network("%s/%d" % (address, prefix), strict=False))
 
 
+def cached_map(cache, texts, parse, limit=50000):
+    """``[parse(t) for t in texts]`` with ``parse`` called once per distinct text, kept in ``cache`` (a dict
+    the caller keeps, emptied when it holds more than ``limit``)."""
+    if len(cache) > limit:
+        cache.clear()
+    for text in set(texts).difference(cache):
+        cache[text] = parse(text)
+    return list(map(cache.__getitem__, texts))
+
+
 class TimeParser:
     """Apache ``%t`` text to epoch seconds, cached per distinct second-resolution string."""
 
@@ -166,13 +176,7 @@ class TimeParser:
 
     def texts(self, stamps):
         """Epochs of ``%t`` texts (``03/Feb/2021:10:11:12 +0000``) from the regex (None: malformed)."""
-        cache = self.cache
-        if len(cache) > 50000:
-            cache.clear()
-        parse = self._parse
-        for ts in set(stamps).difference(cache):
-            cache[ts] = parse(ts)
-        return list(map(cache.__getitem__, stamps))
+        return cached_map(self.cache, stamps, self._parse)
 
     def access(self, ts):
         """``03/Feb/2021:10:11:12 +0000`` (bytes) -> epoch seconds, or None if malformed."""
