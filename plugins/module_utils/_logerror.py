@@ -9,6 +9,7 @@ Error-log layouts understood:
 * Apache 2.4 default: ``[Wed Feb 03 10:11:12.123456 2021] [cgi:error] [pid 1234:tid 5] [client 192.0.2.2:51234]
   AH01264: message``, with ``[remote ...]`` for connection-level lines
 * CentOS 7 with ``ErrorLogFormat "[%t] [%l] [client %a] %M"`` (2.2 look, but with port and AH code)
+* debug and trace lines, with the source file before the client: ``[pid 1] mod_authz_core.c(820): [client ...]``
 * ``, referer: ...`` suffixes; raw continuation lines (a CGI's stderr without Apache's prefix).
 
 The client is only ever read from the ``[client ...]``/``[remote ...]`` field Apache writes.
@@ -24,11 +25,13 @@ import time
 
 from ansible_collections.fleetguard.webshield.plugins.module_utils._stats import MONTHS, normalize_address
 
-# [time] [level or module:level] optional [pid ...] optional "(errno)text: " then [client X] / [remote X]
+# [time] [level or module:level] optional [pid ...], optional "file.c(line): " (debug and trace levels),
+# optional "(errno)text: ", then [client X] / [remote X]
 _ERROR_LINE = re.compile(
     r"^\[(?P<time>[A-Z][a-z]{2} [A-Z][a-z]{2} [ 0-9]?[0-9] [0-9:]{8}(?:\.[0-9]+)? [0-9]{4})\]"
     r" \[(?P<level>[^\]\s]*)\]"
     r"(?: \[pid [0-9]+(?::tid [0-9]+)?\])?"
+    r"(?: [A-Za-z0-9_.-]+\.c\([0-9]+\):)?"
     r"(?: \([0-9]+\)[^\[\]]*:)?"
     r"(?: \[(?P<kind>client|remote) (?P<client>[^\]\s]+)\])?"
     r" ?(?P<message>.*)$"
@@ -139,6 +142,7 @@ _ERROR_ROWS = re.compile(
     rb"^(?:\[([A-Z][a-z]{2} [A-Z][a-z]{2} [ 0-9]?[0-9] [0-9:]{8})(\.[0-9]+)? ([0-9]{4})\]"
     rb" \[([^\]\s]*)\]"
     rb"(?: \[pid [0-9]+(?::tid [0-9]+)?\])?"
+    rb"(?: [A-Za-z0-9_.-]+\.c\([0-9]+\):)?"
     rb"(?: \([0-9]+\)[^\[\]\n]*:)?"
     rb"(?: \[(?:client|remote) ([^\]\s]+)\])?"
     rb" ?([^\n]*)|([^\n]*))$",

@@ -323,8 +323,9 @@ class Stats:
     """Accumulates counts from any number of access/error/fail2ban blocks.
 
     Clients are keyed by their normalised address (so ``::ffff:192.0.2.1`` and ``192.0.2.1`` add up).
-    Blocks of one process come in time order: first/last seen and the distinct clients per day rely
-    on it.
+    Blocks may come in any order (several logs, rotated files, the parts of other processes): first/last
+    seen keep the extremes, and the clients of a day are bits of one int per client (a bit per day), so a
+    client counts once a day. Only flood detection relies on the lines of one log coming in time order.
     """
 
     def __init__(self, config):

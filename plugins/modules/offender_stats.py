@@ -236,8 +236,6 @@ notes:
     clients of the per-day pages in RV(days) and the raw C(lines). Each process of a multi-process read
     chooses for its own part, so these can differ a little with O(workers). C(hits), C(offenses),
     C(first_seen), C(last_seen), networks, pages, referers and the hits and offences per day are exact.
-  - The distinct clients per day assume the lines arrive in time order; a client seen on the same day in
-    several unrelated logs (other virtual hosts, error and access logs) may be counted more than once there.
 seealso:
   - module: fleetguard.webshield.blocklist_plan
 attributes:

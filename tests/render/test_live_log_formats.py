@@ -74,3 +74,45 @@ def test_offender_stats_reads_the_lines_apache_writes(monkeypatch, name):
     # the times as Apache wrote them, within the seconds the requests were made in
     first, last = (int(datetime.fromisoformat(client[key]).timestamp()) for key in ("first_seen", "last_seen"))
     assert before <= first <= last <= after, (before, client["first_seen"], client["last_seen"], after, written)
+
+
+ROLE_DEFAULTS = os.path.join(os.path.dirname(__file__), "..", "..", "roles", "apache_logging", "defaults", "main.yml")
+
+
+def _role_error_log_format():
+    import yaml
+
+    with open(ROLE_DEFAULTS, encoding="utf-8") as handle:
+        return yaml.safe_load(handle)["apache_logging_error_log_format"]
+
+
+@needs_apache
+@pytest.mark.skipif(os.geteuid() != 0, reason="starts Apache with a worker user")
+@pytest.mark.parametrize("error_format", ["built-in", "apache_logging role"])
+def test_offender_stats_reads_the_client_of_debug_lines(error_format):
+    """At debug level Apache writes the source file before the client (``mod_authz_core.c(820): [client
+    ...]``), with its built-in error format and with the one the apache_logging role sets; the client of such
+    a line is read (a tripwire marker in it charges the client)."""
+    with world_readable_tmpdir() as root:
+        snippet = os.path.join(root, "debug.conf")
+        lines = ["LogLevel warn authz_core:debug"]
+        if error_format != "built-in":
+            lines.append('ErrorLogFormat "%s"' % _role_error_log_format())
+        with open(snippet, "w", encoding="utf-8") as handle:
+            handle.write("\n".join(lines) + "\n")
+        with open(os.path.join(root, "index.html"), "w", encoding="utf-8") as handle:
+            handle.write("hello\n")
+        extra = '<Directory "%s">\n  Require all granted\n</Directory>\nDocumentRoot %s' % (root, root)
+        port = _free_port()
+        conf = minimal_httpd_conf(root, snippet, listen="127.0.0.1:%d" % port, extra=extra)
+        with running_apache(conf, port) as base:
+            assert _get(base + "/index.html") == 200
+        log = os.path.join(root, "logs", "error.log")
+        with open(log, encoding="utf-8") as handle:
+            written = handle.read()
+        opts = dict((key, spec.get("default")) for key, spec in offender_stats.ARGUMENT_SPEC.items())
+        opts.update(error_logs=[log], tripwire_markers=["AH01626"], workers=1)
+        result, _old, _new, warnings = collect(opts)
+    assert "mod_authz_core.c(" in written and "AH01626" in written, written
+    assert warnings == [], written
+    assert result["clients"]["127.0.0.1"]["offenses"]["tripwire"] >= 1, written

@@ -135,6 +135,46 @@ T = 1612347072  # 2021-02-03T10:11:12Z
             False,
             None,
         ),
+        (  # debug and trace levels: the source file and line before the client
+            "[Wed Feb 03 10:11:12.123456 2021] [authz_core:debug] [pid 9:tid 10] mod_authz_core.c(820): "
+            "[client 192.0.2.40:5000] AH01626: authorization result of Require all granted: granted",
+            "192.0.2.40",
+            False,
+            None,
+        ),
+        (
+            "[Wed Feb 03 10:11:12.123456 2021] [rewrite:trace2] [pid 9:tid 10] mod_rewrite.c(477): "
+            "[client 2001:db8::41:5000] 2001:db8::41 - - [www.example.com/sid#1][rid#2/initial] init rewrite engine",
+            "2001:db8::41",
+            False,
+            None,
+        ),
+        (
+            "[Wed Feb 03 10:11:12.123456 2021] [proxy:debug] [pid 9] proxy_util.c(2153): (111)Connection refused: "
+            "[client 192.0.2.42:5000] AH00957: HTTP: attempt to connect to 127.0.0.1:8080 failed",
+            "192.0.2.42",
+            False,
+            None,
+        ),
+        (  # Apache 2.2 at debug level
+            "[Wed Feb 03 10:11:12 2021] [debug] mod_deflate.c(615): [client 192.0.2.43] Zlib: Compressed 10 to 2",
+            "192.0.2.43",
+            False,
+            None,
+        ),
+        (  # a source "file" that is not one: the client field must follow Apache's own prefix
+            "[Wed Feb 03 10:11:12.5 2021] [cgi:error] [pid 1] [client 192.0.2.44:1] x.c(1): [client 198.51.100.7] "
+            "script not found or unable to stat: /x.cgi",
+            "192.0.2.44",
+            False,
+            None,
+        ),
+        (
+            "[Wed Feb 03 10:11:12.5 2021] [core:notice] [pid 1] x y.c(1): [client 198.51.100.7] AH00094: z",
+            None,
+            False,
+            None,
+        ),
     ],
 )
 def test_parse_error_line(line, client, noscript, referer):
@@ -274,7 +314,9 @@ def test_read_fail2ban_db_errors(tmp_path):
 _STAMPS = ["Wed Feb 03 10:11:12", "Wed Feb 03 10:11:12.123456", "Thu Feb 04 00:00:59", "Wed Feb 33 10:11:12",
            "Wed Feb 03 10:11:1:", "Wed Feb 03 10:11:61", "Wed Feb  3 23:59:60"]  # fmt: skip
 _LEVELS = ["error", "cgi:error", "cgid:error", "core:info", "ssl:info", "-"]
-_PIDS = ["", " [pid 1234]", " [pid 1234:tid 5678]", " [pid 1] (2)No such file or directory:"]
+_PIDS = ["", " [pid 1234]", " [pid 1234:tid 5678]", " [pid 1] (2)No such file or directory:",
+         " [pid 1:tid 2] mod_authz_core.c(820):", " [pid 1] proxy_util.c(2153): (111)Connection refused:",
+         " mod_deflate.c(615):", " [pid 1] mod_x.cc(1):"]  # fmt: skip
 _CLIENT_FIELDS = ["", " [client 192.0.2.4]", " [client 192.0.2.4:5678]", " [client 2001:db8::5:51234]",
                   " [client 2001:db8::5]", " [client ::ffff:192.0.2.12:50000]", " [remote 203.0.113.20:1234]",
                   " [client not-an-address]", " [client 198.51.100.7:1]"]  # fmt: skip
