@@ -10,6 +10,7 @@ import time
 from datetime import datetime
 
 import pytest
+import yaml
 from test_render_roles import _free_port, _get, minimal_httpd_conf, needs_apache, running_apache, world_readable_tmpdir
 
 from ansible_collections.fleetguard.webshield.plugins.module_utils._stats_collect import collect
@@ -80,8 +81,6 @@ ROLE_DEFAULTS = os.path.join(os.path.dirname(__file__), "..", "..", "roles", "ap
 
 
 def _role_error_log_format():
-    import yaml
-
     with open(ROLE_DEFAULTS, encoding="utf-8") as handle:
         return yaml.safe_load(handle)["apache_logging_error_log_format"]
 
