@@ -8,7 +8,7 @@ Builds a deterministic combined log of N lines (default 1M; ``--lines 5000000 --
 memory figure), then prints, in one run:
 
 * the module core (every detector on) with 1 and 2 processes: seconds, lines/s, peak RSS;
-* ``mawk '{c[$1]++}'`` on the same file and the ratio (module time / mawk time);
+* ``mawk '{c[$1]++}'`` on the same file (best of three runs) and the ratio (module time / mawk time);
 * mawk running a part of the module's counting (per-client hits, times, statuses, days; pages, referers;
   two detectors), to show what the floor of 2x ``mawk '{c[$1]++}'`` compares the module with;
 * a rerun with ``state_file`` on the unchanged file;
@@ -328,8 +328,18 @@ def main():
                 % (path, args.lines, os.path.getsize(path) / 2.0**20, time.time() - start)
             )
         print("load average: %.2f %.2f %.2f (2 cores; other work on the machine inflates wall times)" % os.getloadavg())
+        # mawk's best of three: a single run of it is as open to the machine's other work as the module's
+        # runs are, and the ratios below are taken against its best
         mawk = mawk_seconds(path)
-        print("mawk '{c[$1]++}': %.2f s wall, %.2f s CPU" % mawk if mawk else "mawk not installed")
+        if mawk:
+            runs = [mawk] + [mawk_seconds(path) for _ in range(2)]
+            mawk = (min(r[0] for r in runs), min(r[1] for r in runs))
+            print(
+                "mawk '{c[$1]++}': %.2f s wall, %.2f s CPU (best of 3; wall of each: %s)"
+                % (mawk + (", ".join("%.2f" % r[0] for r in runs),))
+            )
+        else:
+            print("mawk not installed")
         if mawk:
             print(
                 "mawk with a part of the module's counting (for scale): %.2f s wall"
