@@ -4,7 +4,10 @@
 """Log files for offender_stats: discovery in time order, block reading, incremental state.
 
 Rotated files are ordered oldest first: ``access.log.3.gz``, ``access.log.2``, ``access.log.1``,
-``access.log``; ``access_log-20250101``, ``access_log-20250102``, ``access_log``.
+``access.log``; ``access_log-20250101``, ``access_log-20250102``, ``access_log``. Compressed rotations
+(``.gz``, ``.bz2``, ``.xz``: what logrotate's ``compresscmd`` may write) are read decompressed; their
+offsets count uncompressed bytes. ``.zst`` cannot be read by Python's standard library and is refused
+with the reason.
 
 The state file remembers, per file, its identity (device, inode, SHA-1 of the first line) and the
 offset after the last complete line read. On the next run a file is matched to a remembered entry
@@ -13,7 +16,7 @@ first by (device, inode, first line), then by first line alone, which follows:
 * rename rotation (``access.log`` -> ``access.log.1``: same inode, read on from the offset);
 * copytruncate (the copy has a new inode but the old first line: read on from the offset; the
   truncated original has a new first line: read from 0);
-* gzip after rotation (``access.log.1`` -> ``access.log.2.gz``: first line of the decompressed
+* compression after rotation (``access.log.1`` -> ``access.log.2.gz``: first line of the decompressed
   stream matches: the offset counts uncompressed bytes).
 """
 
@@ -21,6 +24,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import bz2
 import glob
 import gzip
 import hashlib
@@ -29,6 +33,11 @@ import os
 import re
 import tempfile
 import zlib
+
+try:
+    import lzma
+except ImportError:  # a Python built without liblzma
+    lzma = None
 
 BLOCK = 4 << 20
 MAX_LINE = 1 << 20  # a longer "line" is not a log line: it is skipped and counted as one malformed line
@@ -48,13 +57,27 @@ class SourceError(Exception):
         self.reason = reason
 
 
-def is_gzip(path):
-    return path.endswith(".gz")
+# File name ending of a compressed rotation -> the compression's name in messages.
+_COMPRESSED = {".gz": "gzip", ".bz2": "bzip2", ".xz": "xz", ".zst": "zstd"}
+_READ_ERRORS = (OSError, IOError, EOFError, zlib.error) + ((lzma.LZMAError,) if lzma is not None else ())
+
+
+def compression(path):
+    """The file name ending of a compressed log (``.gz``, ``.bz2``, ``.xz``, ``.zst``), or None."""
+    dot = path.rfind(".")
+    ext = path[dot:] if dot >= 0 else ""
+    return ext if ext in _COMPRESSED else None
+
+
+def is_compressed(path):
+    """A compressed log: read as a stream from its start, offsets count uncompressed bytes."""
+    return compression(path) is not None
 
 
 def order_key(path):
     """Sort key that puts rotated files of one log oldest first and the live file last."""
-    plain = path[:-3] if is_gzip(path) else path
+    ext = compression(path)
+    plain = path[: -len(ext)] if ext else path
     m = _NUMBERED.match(plain)
     if m:
         return (m.group("base"), 0, -int(m.group("n")))
@@ -86,18 +109,32 @@ def discover(patterns):
 
 
 def open_log(path):
-    """Open a log for binary reading (transparently gunzipping ``.gz``). Raises SourceError."""
+    """Open a log for binary reading (``.gz``, ``.bz2`` and ``.xz`` decompressed). Raises SourceError."""
+    ext = compression(path)
+    if ext == ".zst" or (ext == ".xz" and lzma is None):
+        raise SourceError(
+            path,
+            "%s-compressed, which this Python cannot read (%s); have logrotate compress with gzip, or leave "
+            "the file out of the paths"
+            % (_COMPRESSED[ext], "no zstd module" if ext == ".zst" else "built without the lzma module"),
+        )
     try:
-        if is_gzip(path):
+        if ext == ".gz":
             return gzip.open(path, "rb")
+        if ext == ".bz2":
+            return bz2.BZ2File(path, "rb")
+        if ext == ".xz":
+            return lzma.LZMAFile(path, "rb")
         return open(path, "rb")
     except (OSError, IOError) as exc:
         raise SourceError(path, exc.strerror or str(exc))
 
 
 def _read_error(path, exc):
-    if isinstance(exc, (EOFError, zlib.error)) or (is_gzip(path) and not getattr(exc, "errno", None)):
-        return SourceError(path, "corrupt or truncated gzip data (%s)" % (exc or type(exc).__name__))
+    ext = compression(path)
+    if not isinstance(exc, (OSError, IOError)) or (ext and not getattr(exc, "errno", None)):
+        what = "%s data" % _COMPRESSED[ext] if ext else "data"
+        return SourceError(path, "corrupt or truncated %s (%s)" % (what, exc or type(exc).__name__))
     return SourceError(path, getattr(exc, "strerror", None) or str(exc))
 
 
@@ -106,7 +143,7 @@ def head_hash(path):
     fobj = open_log(path)
     try:
         data = fobj.read(HEAD_MAX)
-    except (OSError, IOError, EOFError, zlib.error) as exc:
+    except _READ_ERRORS as exc:
         raise _read_error(path, exc)
     finally:
         fobj.close()
@@ -126,7 +163,7 @@ def read_blocks(path, start=0, end=None, block=BLOCK):
     try:
         pos = 0
         if start:
-            if is_gzip(path):
+            if is_compressed(path):
                 while pos < start:
                     chunk = fobj.read(min(block, start - pos))
                     if not chunk:
@@ -161,7 +198,7 @@ def read_blocks(path, start=0, end=None, block=BLOCK):
             if len(rest) > MAX_LINE:
                 skipping, rest = True, b""
             yield data[: nl + 1], pos - len(rest)
-    except (OSError, IOError, EOFError, zlib.error) as exc:
+    except _READ_ERRORS as exc:
         raise _read_error(path, exc)
     finally:
         fobj.close()
@@ -205,7 +242,7 @@ def plan(files, state):
     used = set()
     out = []
     entries = [stat_entry(p) for p in files]
-    # Unchanged files that were read to the end: skip without opening (fast reruns, .gz too).
+    # Unchanged files that were read to the end: skip without opening (fast reruns, compressed ones too).
     for e in entries:
         for k, o in enumerate(old):
             if (
@@ -229,12 +266,12 @@ def plan(files, state):
             if k in used or not e["head"]:
                 continue
             same = (o.get("dev"), o.get("ino"), o.get("head")) == (e["dev"], e["ino"], e["head"])
-            gz = is_gzip(e["path"])
-            if same and gz == is_gzip(o.get("path", "")) and (gz or o.get("offset", 0) <= e["size"]):
+            packed = is_compressed(e["path"])
+            if same and packed == is_compressed(o.get("path", "")) and (packed or o.get("offset", 0) <= e["size"]):
                 used.add(k)
                 e["offset"] = o.get("offset", 0)
                 break
-    # 2: same first line only (copytruncate copy, gzip after rotation).
+    # 2: same first line only (copytruncate copy, compression after rotation).
     for e in entries:
         if "offset" in e:
             continue
@@ -245,9 +282,9 @@ def plan(files, state):
                 break
     for e in entries:
         start = e.get("offset", 0)
-        if not is_gzip(e["path"]) and start > e["size"]:
+        if not is_compressed(e["path"]) and start > e["size"]:
             start = 0
-        skip = bool(e.get("complete")) or (not is_gzip(e["path"]) and start == e["size"])
+        skip = bool(e.get("complete")) or (not is_compressed(e["path"]) and start == e["size"])
         e["offset"] = start
         out.append(Planned(e["path"], start, e, skip))
     return out

@@ -30,7 +30,7 @@ from ansible_collections.fleetguard.webshield.plugins.module_utils._logsource im
     STATE_VERSION,
     SourceError,
     discover,
-    is_gzip,
+    is_compressed,
     line_start,
     load_state,
     log_name,
@@ -350,15 +350,15 @@ def usable_cpus():
 
 def _split_work(todo, weights, n):
     """Cut the files of ``todo`` into ``n`` runs of about equal weight, in order: ``[[(path, start, end)]]``
-    (``end`` None: to the end of the file). Plain files are cut at a line start; a .gz file goes whole to
+    (``end`` None: to the end of the file). Plain files are cut at a line start; a compressed file goes whole to
     one run. A run may be empty."""
     total = sum(weights)
     bounds = [total * (k + 1) // n for k in range(n - 1)]  # the weight where run k ends
     runs = [[] for _i in range(n)]
     k, acc = 0, 0
-    for (path, start, _size, gz), weight in zip(todo, weights):
+    for (path, start, _size, packed), weight in zip(todo, weights):
         seg = start
-        while not gz and k < n - 1 and bounds[k] < acc + weight:
+        while not packed and k < n - 1 and bounds[k] < acc + weight:
             if bounds[k] > acc:
                 cut = line_start(path, start + (bounds[k] - acc))
                 if cut > seg:
@@ -376,13 +376,13 @@ def _parallel_access(stats, fmt_of, planned, infos, workers):
     """Read access logs (each with its format, ``fmt_of``: path -> AccessFormat), the later parts of the bytes
     by child processes (``workers`` processes in all, at most one per usable CPU and per PARALLEL_MIN_BYTES / 2
     of input). Returns (end offsets, processes used)."""
-    todo = [(p.path, p.start, p.entry["size"], is_gzip(p.path)) for p in planned if not p.skip]
-    # Work is estimated in bytes; a .gz file holds about four times its size.
-    weights = [max(size * 4 - start, 0) if gz else size - start for _p, start, size, gz in todo]
+    todo = [(p.path, p.start, p.entry["size"], is_compressed(p.path)) for p in planned if not p.skip]
+    # Work is estimated in bytes; a compressed file holds about four times its size.
+    weights = [max(size * 4 - start, 0) if packed else size - start for _p, start, size, packed in todo]
     total = sum(weights)
     ends = {}
     if workers < 2 or total < PARALLEL_MIN_BYTES:
-        for path, start, _size, _gz in todo:
+        for path, start, _size, _packed in todo:
             ends[path] = _read_file(stats, ("access", fmt_of[path], path, start, None), infos[path])
         return ends, 1
     runs = _split_work(todo, weights, min(workers, usable_cpus(), total // max(1, PARALLEL_MIN_BYTES // 2)))
@@ -514,7 +514,7 @@ def _collect(opts):
             end_off = ends.get(p.path, p.start)
             entry["offset"] = end_off
             # Read to the end: a rerun may skip the file while its size and mtime stay the same.
-            entry["complete"] = p.skip or is_gzip(p.path) or end_off == entry["size"]
+            entry["complete"] = p.skip or is_compressed(p.path) or end_off == entry["size"]
             new_entries.append(entry)
             info = infos[p.path]
             out = {

@@ -7,13 +7,23 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import bz2
 import gzip
 import json
+import lzma
 import os
 
 import pytest
 
 from ansible_collections.fleetguard.webshield.plugins.module_utils import _logsource as src
+
+# The compressions logrotate may write (compresscmd gzip, bzip2, xz): file name ending -> writer, name.
+COMPRESSORS = {".gz": (gzip.open, "gzip"), ".bz2": (bz2.open, "bzip2"), ".xz": (lzma.open, "xz")}
+
+
+def _write_compressed(path, data):
+    with COMPRESSORS["." + str(path).rpartition(".")[2]][0](str(path), "wb") as fobj:
+        fobj.write(data)
 
 
 @pytest.mark.parametrize(
@@ -28,6 +38,14 @@ from ansible_collections.fleetguard.webshield.plugins.module_utils import _logso
             ["access_log-20250101.gz", "access_log-20250102", "access_log"],
         ),
         (["error.log.1", "access.log", "error.log"], ["access.log", "error.log.1", "error.log"]),
+        (
+            ["access.log", "access.log.1", "access.log.2.xz", "access.log.3.bz2", "access.log.4.zst"],
+            ["access.log.4.zst", "access.log.3.bz2", "access.log.2.xz", "access.log.1", "access.log"],
+        ),
+        (
+            ["access_log-20250103.xz", "access_log", "access_log-20250102.bz2"],
+            ["access_log-20250102.bz2", "access_log-20250103.xz", "access_log"],
+        ),
     ],
 )
 def test_discover_orders_rotated_files_oldest_first(tmp_path, names, ordered):
@@ -46,14 +64,13 @@ def test_discover_reports_patterns_without_files(tmp_path):
     assert missing == [str(tmp_path / "none*"), str(tmp_path / "gone.log")]
 
 
-@pytest.mark.parametrize("gz", [False, True])
+@pytest.mark.parametrize("ext", ["", ".gz", ".bz2", ".xz"])
 @pytest.mark.parametrize("start", [0, 4, 8])
-def test_read_blocks_returns_complete_lines_and_offsets(tmp_path, gz, start):
+def test_read_blocks_returns_complete_lines_and_offsets(tmp_path, ext, start):
     data = b"aaa\nbbb\nccc\npartial"
-    path = tmp_path / ("x.gz" if gz else "x")
-    if gz:
-        with gzip.open(str(path), "wb") as fobj:
-            fobj.write(data)
+    path = tmp_path / ("x" + ext)
+    if ext:
+        _write_compressed(path, data)
     else:
         path.write_bytes(data)
     blocks = list(src.read_blocks(str(path), start, block=5))
@@ -83,14 +100,44 @@ def test_corrupt_gzip_names_the_file(tmp_path, content, reason):
     assert reason in err.value.reason.lower() or "not a gzipped file" in err.value.reason.lower()
 
 
-def test_truncated_gzip_names_the_file(tmp_path):
-    path = tmp_path / "access.log.2.gz"
-    with gzip.open(str(path), "wb") as fobj:
-        fobj.write(b"line\n" * 10000)
+@pytest.mark.parametrize("ext", sorted(COMPRESSORS))
+def test_truncated_compressed_file_names_the_file(tmp_path, ext):
+    path = tmp_path / ("access.log.2" + ext)
+    _write_compressed(path, b"line %d\n" * 10000 % tuple(range(10000)))
     path.write_bytes(path.read_bytes()[:-20])
     with pytest.raises(src.SourceError) as err:
         list(src.read_blocks(str(path)))
-    assert "gzip" in err.value.reason
+    assert err.value.path == str(path)
+    assert "corrupt or truncated %s data" % COMPRESSORS[ext][1] in err.value.reason
+
+
+@pytest.mark.parametrize("ext", [".bz2", ".xz"])
+@pytest.mark.parametrize("content", [b"plain text, not compressed\n", b"BZh91AY&SY\x00garbage" * 3])
+def test_corrupt_bzip2_and_xz_name_the_file(tmp_path, ext, content):
+    path = tmp_path / ("access.log.2" + ext)
+    path.write_bytes(content)
+    with pytest.raises(src.SourceError) as err:
+        src.plan([str(path)], {})  # the first line is read when planning
+    assert err.value.path == str(path)
+    assert "corrupt or truncated %s data" % COMPRESSORS[ext][1] in err.value.reason
+
+
+def test_zstd_is_refused_with_the_reason(tmp_path):
+    path = tmp_path / "access.log.2.zst"
+    path.write_bytes(b"\x28\xb5\x2f\xfd" + b"\x00" * 20)
+    with pytest.raises(src.SourceError) as err:
+        src.plan([str(path)], {})
+    assert err.value.path == str(path)
+    assert err.value.reason.startswith("zstd-compressed, which this Python cannot read")
+
+
+def test_xz_without_lzma_is_refused_with_the_reason(tmp_path, monkeypatch):
+    path = tmp_path / "access.log.2.xz"
+    _write_compressed(path, b"one\n")
+    monkeypatch.setattr(src, "lzma", None)
+    with pytest.raises(src.SourceError) as err:
+        src.plan([str(path)], {})
+    assert "built without the lzma module" in err.value.reason
 
 
 def test_unreadable_file_names_the_file(tmp_path, monkeypatch):
@@ -107,7 +154,7 @@ def _state_after(paths, state=None):
     planned = src.plan(paths, state or {})
     return planned, {
         "files": [
-            dict(p.entry, offset=os.path.getsize(p.path) if not p.path.endswith(".gz") else p.start, complete=False)
+            dict(p.entry, offset=os.path.getsize(p.path) if not src.is_compressed(p.path) else p.start, complete=False)
             for p in planned
         ]
     }
@@ -135,15 +182,16 @@ def test_plan_follows_copytruncate(tmp_path):
     assert [(os.path.basename(p.path), p.start) for p in planned] == [("access.log.1", 8), ("access.log", 0)]
 
 
-def test_plan_follows_gzip_after_rotation(tmp_path):
+@pytest.mark.parametrize("ext", sorted(COMPRESSORS))
+def test_plan_follows_compression_after_rotation(tmp_path, ext):
     rotated = tmp_path / "access.log.1"
     rotated.write_bytes(b"one\ntwo\n")
     _planned, state = _state_after([str(rotated)])
-    with gzip.open(str(tmp_path / "access.log.2.gz"), "wb") as fobj:
-        fobj.write(b"one\ntwo\n")
+    _write_compressed(tmp_path / ("access.log.2" + ext), b"one\ntwo\nthree\n")
     os.unlink(str(rotated))
-    planned = src.plan([str(tmp_path / "access.log.2.gz")], state)
+    planned = src.plan([str(tmp_path / ("access.log.2" + ext))], state)
     assert planned[0].start == 8
+    assert [b for b, _off in src.read_blocks(planned[0].path, planned[0].start)] == [b"three\n"]
 
 
 def test_plan_restarts_a_truncated_file(tmp_path):

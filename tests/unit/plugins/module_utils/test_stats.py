@@ -7,8 +7,10 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import bz2
 import gzip
 import json
+import lzma
 import multiprocessing
 import os
 import signal
@@ -413,7 +415,7 @@ def test_property_totals_are_consistent(tmp_path_factory, rows, garbage):
 @given(
     rows=st.lists(line_st, min_size=1, max_size=50),
     cut=st.floats(0, 1),
-    mode=st.sampled_from(["rename", "copytruncate", "rename+gzip", "copytruncate+gzip"]),
+    mode=st.sampled_from(["rename", "copytruncate", "rename+gz", "copytruncate+gz", "rename+bz2", "copytruncate+xz"]),
 )
 def test_property_rotation_loses_and_doubles_nothing(tmp_path_factory, rows, cut, mode):
     """First run reads part of the log, then the log rotates and grows: both runs add up to one full read."""
@@ -442,8 +444,10 @@ def test_property_rotation_loses_and_doubles_nothing(tmp_path_factory, rows, cut
             dst.write(src.read())
         with open(str(live), "wb"):
             pass
-    if mode.endswith("gzip"):
-        with open(str(d / "access.log.1"), "rb") as src, gzip.open(str(d / "access.log.1.gz"), "wb") as dst:
+    if "+" in mode:  # compressed after rotation, as logrotate's compresscmd does
+        ext = mode.partition("+")[2]
+        opener = {"gz": gzip.open, "bz2": bz2.open, "xz": lzma.open}[ext]
+        with open(str(d / "access.log.1"), "rb") as src, opener(str(d / ("access.log.1." + ext)), "wb") as dst:
             dst.write(src.read())
         os.unlink(str(d / "access.log.1"))
     with open(str(live), "a") as fobj:

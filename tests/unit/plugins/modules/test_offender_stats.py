@@ -7,9 +7,11 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import bz2
 import contextlib
 import gzip
 import json
+import lzma
 import os
 import re
 import sqlite3
@@ -162,6 +164,46 @@ def test_corrupt_gzip_fails_naming_the_file(tmp_path):
     assert kind == "failed"
     assert res["msg"].startswith("cannot read %s: " % bad)
     assert "exception" not in res
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_rotations_compressed_with_gzip_bzip2_and_xz_are_read_in_order(tmp_path, workers):
+    """logrotate's compresscmd may be gzip, bzip2 or xz: each rotation is read, oldest first."""
+    writers = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
+    for k, ext in enumerate([".xz", ".bz2", ".gz"]):  # access.log.4.xz is the oldest
+        with writers[ext](str(tmp_path / ("access.log.%d%s" % (4 - k, ext))), "wt") as fobj:
+            fobj.write(LINE % ("192.0.2.%d" % (k + 1), k, "/cgi-bin/a.cgi", 404))
+    (tmp_path / "access.log.1").write_text(LINE % ("192.0.2.9", 30, "/", 200))
+    kind, res = run_module(access_logs=[str(tmp_path / "access.log*")], workers=workers)
+    assert kind == "ok", res
+    assert [os.path.basename(f["path"]) for f in res["files"]] == [
+        "access.log.4.xz",
+        "access.log.3.bz2",
+        "access.log.2.gz",
+        "access.log.1",
+    ]
+    assert res["summary"]["malformed"] == 0
+    assert sorted(res["clients"]) == ["192.0.2.1", "192.0.2.2", "192.0.2.3", "192.0.2.9"]
+    assert res["summary"]["first"].startswith("2021-02-03T10:11:00") and res["summary"]["matched"] == 3
+
+
+@pytest.mark.parametrize("name", ["access.log.2.xz", "access.log.2.bz2"])
+def test_corrupt_xz_or_bzip2_fails_naming_the_file(tmp_path, name):
+    bad = tmp_path / name
+    bad.write_bytes(b"not compressed at all\n")
+    kind, res = run_module(access_logs=[str(bad)])
+    assert kind == "failed"
+    assert res["msg"].startswith("cannot read %s: corrupt or truncated " % bad)
+    assert "exception" not in res
+
+
+def test_zstd_rotation_fails_naming_the_file_and_what_to_do(tmp_path):
+    (tmp_path / "access.log").write_text(LINE % ("192.0.2.1", 0, "/", 200))
+    (tmp_path / "access.log.2.zst").write_bytes(b"\x28\xb5\x2f\xfd\x00")
+    kind, res = run_module(access_logs=[str(tmp_path / "access.log*")])
+    assert kind == "failed"
+    assert res["msg"].startswith("cannot read %s: zstd-compressed" % (tmp_path / "access.log.2.zst"))
+    assert "compress with gzip" in res["msg"]
 
 
 def test_corrupt_state_file_fails_with_hint(tmp_path):
