@@ -9,6 +9,7 @@ Error-log layouts understood:
 * Apache 2.4 default: ``[Wed Feb 03 10:11:12.123456 2021] [cgi:error] [pid 1234:tid 5] [client 192.0.2.2:51234]
   AH01264: message``, with ``[remote ...]`` for connection-level lines
 * CentOS 7 with ``ErrorLogFormat "[%t] [%l] [client %a] %M"`` (2.2 look, but with port and AH code)
+* an ``ErrorLogFormat`` with the compact ISO time ``[%{c}t]`` or ``[%{cu}t]``: ``[2021-02-03 10:11:12.123456]``
 * debug and trace lines, with the source file before the client: ``[pid 1] mod_authz_core.c(820): [client ...]``
 * ``, referer: ...`` suffixes; raw continuation lines (a CGI's stderr without Apache's prefix).
 
@@ -28,7 +29,8 @@ from ansible_collections.fleetguard.webshield.plugins.module_utils._stats import
 # [time] [level or module:level] optional [pid ...], optional "file.c(line): " (debug and trace levels),
 # optional "(errno)text: ", then [client X] / [remote X]
 _ERROR_LINE = re.compile(
-    r"^\[(?P<time>[A-Z][a-z]{2} [A-Z][a-z]{2} [ 0-9]?[0-9] [0-9:]{8}(?:\.[0-9]+)? [0-9]{4})\]"
+    r"^\[(?P<time>(?:[A-Z][a-z]{2} [A-Z][a-z]{2} [ 0-9]?[0-9]|[0-9]{4}-[0-9]{2}-[0-9]{2}) [0-9:]{8}(?:\.[0-9]+)?"
+    r"(?: [0-9]{4})?)\]"
     r" \[(?P<level>[^\]\s]*)\]"
     r"(?: \[pid [0-9]+(?::tid [0-9]+)?\])?"
     r"(?: [A-Za-z0-9_.-]+\.c\([0-9]+\):)?"
@@ -55,12 +57,22 @@ _F2B_LINE = re.compile(
 
 
 def parse_error_time(text):
-    """``Wed Feb 03 10:11:12[.123456] 2021`` (host-local time) -> epoch seconds, or None."""
+    """``Wed Feb 03 10:11:12[.123456] 2021`` (``%t``, ``%{u}t``) or ``2021-02-03 10:11:12[.123456]``
+    (``%{c}t``, ``%{cu}t``), host-local time -> epoch seconds, or None."""
     try:
         parts = text.split()
-        hms = parts[3].split(".")[0].split(":")
-        tup = (int(parts[4]), MONTHS[parts[1]], int(parts[2]), int(hms[0]), int(hms[1]), int(hms[2]), 0, 0, -1)
-        if not (1 <= tup[2] <= 31 and tup[3] < 24 and tup[4] < 60 and tup[5] < 61):
+        if len(parts) == 5:
+            date, clock = (int(parts[4]), MONTHS[parts[1]], int(parts[2])), parts[3]
+        elif len(parts) == 2:
+            ymd = parts[0].split("-")
+            if len(ymd) != 3:
+                return None
+            date, clock = (int(ymd[0]), int(ymd[1]), int(ymd[2])), parts[1]
+        else:
+            return None
+        hms = clock.split(".")[0].split(":")
+        tup = date + (int(hms[0]), int(hms[1]), int(hms[2]), 0, 0, -1)
+        if not (1 <= tup[1] <= 12 and 1 <= tup[2] <= 31 and tup[3] < 24 and tup[4] < 60 and tup[5] < 61):
             return None
         return int(time.mktime(tup))
     except (KeyError, ValueError, IndexError, OverflowError):
@@ -80,8 +92,9 @@ def _by_minute(cache, minute, second, convert, last_second):
 
 
 def error_epoch(stamp, year, minutes):
-    """``parse_error_time`` of an error-log time given as ``Wed Feb 03 10:11:12`` and ``2021`` (bytes, no
-    fraction), converting the local time once per minute (``minutes``: a dict the caller keeps)."""
+    """``parse_error_time`` of an error-log time given as ``Wed Feb 03 10:11:12`` and ``2021``, or as
+    ``2021-02-03 10:11:12`` and ``b""`` (bytes, no fraction), converting the local time once per minute
+    (``minutes``: a dict the caller keeps)."""
     if stamp[-3:-2] != b":" or not stamp[-2:].isdigit():
         return parse_error_time((stamp + b" " + year).decode("ascii"))
     return _by_minute(minutes, stamp[:-2] + b"00 " + year, int(stamp[-2:]), _error_minute, 60)
@@ -136,10 +149,12 @@ class ErrorLine:
 
 
 # The block reader's form of _ERROR_LINE: one row per line of a block (bytes, read with findall), either the
-# fields of an error line (time without its fraction, fraction, year, level, client, message) or, for any
+# fields of an error line (time without its fraction, fraction, year (b"" in a compact ISO time), level,
+# client, message) or, for any
 # other line, the line itself (``other``). Equivalent to _ERROR_LINE on lines of printable ASCII.
 _ERROR_ROWS = re.compile(
-    rb"^(?:\[([A-Z][a-z]{2} [A-Z][a-z]{2} [ 0-9]?[0-9] [0-9:]{8})(\.[0-9]+)? ([0-9]{4})\]"
+    rb"^(?:\[((?:[A-Z][a-z]{2} [A-Z][a-z]{2} [ 0-9]?[0-9]|[0-9]{4}-[0-9]{2}-[0-9]{2}) [0-9:]{8})(\.[0-9]+)?"
+    rb"(?: ([0-9]{4}))?\]"
     rb" \[([^\]\s]*)\]"
     rb"(?: \[pid [0-9]+(?::tid [0-9]+)?\])?"
     rb"(?: [A-Za-z0-9_.-]+\.c\([0-9]+\):)?"
@@ -187,7 +202,9 @@ def parse_error_line(line):
     head, sep, tail = message.rpartition(", referer: ")
     if sep:
         message, referer = head, tail
-    new_style = ":" in m.group("level") or "." in m.group("time") or _AH_CODE.match(message) is not None
+    # 2.4 writes ports, AH codes, module:level, fractions and compact ISO times (2.2 none of them)
+    stamp = m.group("time")
+    new_style = ":" in m.group("level") or "." in stamp or stamp[4] == "-" or _AH_CODE.match(message) is not None
     client = None
     if m.group("client") is not None:
         client = error_client(m.group("client"), new_style)

@@ -95,7 +95,12 @@ def add_error_block(stats, buf):
         message = message.rstrip(b"\r")
         if b", referer: " in message:
             message = message.rpartition(b", referer: ")[0]
-        new_style = b":" in level or frac != b"" or (message[:2] == b"AH" and AH_CODE_BYTES.match(message) is not None)
+        new_style = (
+            b":" in level
+            or frac != b""
+            or not year
+            or (message[:2] == b"AH" and AH_CODE_BYTES.match(message) is not None)
+        )
         client = None
         if new_style:  # address:port, the port differs from line to line
             head, sep, port = field.rpartition(b":")

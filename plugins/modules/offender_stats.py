@@ -58,6 +58,10 @@ options:
   error_logs:
     description:
       - Apache error log paths or globs.
+      - Apache 2.2 and 2.4 layouts (the built-in ones, CentOS 7's old-style C(ErrorLogFormat), the
+        C(fleetguard.webshield.apache_logging) role's); the time as Apache writes it by default or in the compact
+        ISO form (C([%{cu}t]), C([%{c}t])), in host-local time. The client is read from the C([client ...]) or
+        C([remote ...]) field that follows Apache's own prefix.
     type: list
     elements: str
     default: []

@@ -87,16 +87,38 @@ def _role_error_log_format():
 
 @needs_apache
 @pytest.mark.skipif(os.geteuid() != 0, reason="starts Apache with a worker user")
-@pytest.mark.parametrize("error_format", ["built-in", "apache_logging role"])
-def test_offender_stats_reads_the_client_of_debug_lines(error_format):
+@pytest.mark.parametrize("error_format", ["built-in", "apache_logging role", "role with %{cu}t"])
+def test_offender_stats_reads_the_client_of_debug_lines(monkeypatch, error_format):
     """At debug level Apache writes the source file before the client (``mod_authz_core.c(820): [client
-    ...]``), with its built-in error format and with the one the apache_logging role sets; the client of such
-    a line is read (a tripwire marker in it charges the client)."""
+    ...]``), with its built-in error format, with the one the apache_logging role sets, and with that one
+    with the compact ISO time (``[2021-02-03 10:11:12.123456]``); the client of such a line is read (a
+    tripwire marker in it charges the client) and its time is the host's local time."""
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        result, written, before, after = _debug_lines_read(error_format)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert "mod_authz_core.c(" in written and "AH01626" in written, written
+    assert ("] [authz_core:debug]" in written) and (written.startswith("[20")) == (error_format == "role with %{cu}t")
+    client = result["clients"]["127.0.0.1"]
+    assert client["offenses"]["tripwire"] >= 1, written
+    first, last = (int(datetime.fromisoformat(client[key]).timestamp()) for key in ("first_seen", "last_seen"))
+    assert before <= first <= last <= after, (before, client["first_seen"], client["last_seen"], after, written)
+
+
+def _debug_lines_read(error_format):
+    """(result, error log text, time before, time after) of a request to an Apache at authz_core:debug."""
     with world_readable_tmpdir() as root:
         snippet = os.path.join(root, "debug.conf")
         lines = ["LogLevel warn authz_core:debug"]
         if error_format != "built-in":
-            lines.append('ErrorLogFormat "%s"' % _role_error_log_format())
+            text = _role_error_log_format()
+            if error_format.endswith("%{cu}t"):
+                assert text.startswith("[%{u}t] ")
+                text = "[%{cu}t] " + text[len("[%{u}t] ") :]
+            lines.append('ErrorLogFormat "%s"' % text)
         with open(snippet, "w", encoding="utf-8") as handle:
             handle.write("\n".join(lines) + "\n")
         with open(os.path.join(root, "index.html"), "w", encoding="utf-8") as handle:
@@ -105,13 +127,14 @@ def test_offender_stats_reads_the_client_of_debug_lines(error_format):
         port = _free_port()
         conf = minimal_httpd_conf(root, snippet, listen="127.0.0.1:%d" % port, extra=extra)
         with running_apache(conf, port) as base:
+            before = int(time.time())
             assert _get(base + "/index.html") == 200
+            after = int(time.time()) + 1
         log = os.path.join(root, "logs", "error.log")
         with open(log, encoding="utf-8") as handle:
             written = handle.read()
         opts = dict((key, spec.get("default")) for key, spec in offender_stats.ARGUMENT_SPEC.items())
         opts.update(error_logs=[log], tripwire_markers=["AH01626"], workers=1)
         result, _old, _new, warnings = collect(opts)
-    assert "mod_authz_core.c(" in written and "AH01626" in written, written
     assert warnings == [], written
-    assert result["clients"]["127.0.0.1"]["offenses"]["tripwire"] >= 1, written
+    return result, written, before, after
