@@ -18,6 +18,9 @@ memory figure), then prints, in one run:
 * what parsing alone costs: the module's own reader and column splitter cut every line into the fields the
   detectors need and read its time, in as many processes as the module would use, and count nothing. This
   is the part of the work no detector can skip, set beside the floor of the issue (2x mawk's time);
+* the same log cut into 15 files as Debian's logrotate leaves them (``access.log``, ``access.log.1``,
+  ``access.log.2.gz`` to ``access.log.14.gz``), read with 2 processes: the first run of the report on a
+  server (``--no-rotated`` leaves it out);
 * one run through the real module entry point (``ansible localhost -m fleetguard.webshield.offender_stats``),
   unless ``--no-ansible``.
 
@@ -27,6 +30,7 @@ Run from the repository root: ``python3 benchmarks/offender_stats.py [--lines N]
 from __future__ import absolute_import, division, print_function
 
 import argparse
+import gzip
 import importlib
 import json
 import os
@@ -185,6 +189,24 @@ def module_options(path, workers, state_file=None):
     )
 
 
+def build_rotated(path, directory, parts=15):
+    """The log cut into ``parts`` files in time order, as Debian's logrotate leaves them: ``access.log``,
+    ``access.log.1`` and ``access.log.2.gz`` to ``access.log.<parts - 1>.gz`` (the oldest)."""
+    os.makedirs(directory)
+    size = os.path.getsize(path)
+    with open(path, "rb") as src:
+        for k in range(parts):
+            data = src.read(size // parts) + (src.readline() if k < parts - 1 else src.read())
+            n = parts - 1 - k
+            name = os.path.join(directory, "access.log" + (".%d" % n if n else ""))
+            if n >= 2:
+                with gzip.open(name + ".gz", "wb", compresslevel=6) as dst:
+                    dst.write(data)
+            else:
+                with open(name, "wb") as dst:
+                    dst.write(data)
+
+
 def run_core(path, workers, state_file=None, **extra):
     """Run the core in a child process; returns (seconds, summary, peak RSS MiB of the child and its worker)."""
     reader, writer = os.pipe()
@@ -311,6 +333,9 @@ def main():
     )
     parser.add_argument("--no-ansible", action="store_true", help="skip the run through ansible")
     parser.add_argument(
+        "--no-rotated", action="store_true", help="skip the run over the log cut into rotated and gzipped files"
+    )
+    parser.add_argument(
         "--workers",
         default="1,2",
         help="comma-separated process counts to time (default 1,2; the module uses no more than the usable CPUs)",
@@ -405,6 +430,15 @@ def main():
             "rerun with state_file on the unchanged file: %.3f s (%d lines read)"
             % (data["seconds"], data["summary"]["lines"])
         )
+        if not args.no_rotated:
+            rotated = os.path.join(workdir, "rotated")
+            build_rotated(path, rotated)
+            data, rss = run_core(os.path.join(rotated, "access.log*"), 2)
+            print(
+                "the same log as Debian's logrotate leaves it (access.log, access.log.1, access.log.2.gz to .14.gz), "
+                "workers=2: %.2f s wall, %.2f s CPU, %d lines"
+                % (data["seconds"], data["cpu"], data["summary"]["lines"])
+            )
         if not args.no_ansible:
             seconds, status = ansible_seconds(path)
             print(

@@ -36,6 +36,7 @@ from ansible_collections.fleetguard.webshield.plugins.module_utils._logsource im
     log_name,
     plan,
     read_blocks,
+    read_work,
 )
 from ansible_collections.fleetguard.webshield.plugins.module_utils._stats import (
     Config,
@@ -382,8 +383,8 @@ def _parallel_access(stats, fmt_of, planned, infos, workers):
     by child processes (``workers`` processes in all, at most one per usable CPU and per PARALLEL_MIN_BYTES / 2
     of input). Returns (end offsets, processes used)."""
     todo = [(p.path, p.start, p.entry["size"], is_compressed(p.path)) for p in planned if not p.skip]
-    # Work is estimated in bytes; a compressed file holds about four times its size.
-    weights = [max(size * 4 - start, 0) if packed else size - start for _p, start, size, packed in todo]
+    # Work is estimated in the bytes of plain files; a compressed file holds more than its size.
+    weights = [read_work(path, size, start) for path, start, size, _packed in todo]
     total = sum(weights)
     ends = {}
     if workers < 2 or total < PARALLEL_MIN_BYTES:

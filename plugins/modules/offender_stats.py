@@ -226,7 +226,9 @@ options:
   workers:
     description:
       - The most processes used to read large access logs (1 to 64). Fewer are used on a host with fewer
-        usable CPUs, and no process gets less than 24 MiB of input (inputs under 48 MiB are read by one).
+        usable CPUs, and no process gets less than 24 MiB of input (inputs under 48 MiB are read by one). A
+        compressed file is read whole by one process and counts as the log it holds (a gzip file says how
+        large; bzip2 and xz are estimated).
       - Each child holds the statistics of its part until the parent has merged them, so memory grows with
         the number of processes. The default leaves the other cores of a busy web server to Apache.
     type: int

@@ -241,3 +241,27 @@ def test_read_blocks_skips_a_huge_line(tmp_path, monkeypatch):
     path.write_bytes(b"ok\n" + b"y" * 100 + b"\nafter\n")
     data = b"".join(b for b, _off in src.read_blocks(str(path), block=8))
     assert data == b"ok\n\0\nafter\n"
+
+
+def test_read_work_counts_the_log_bytes_of_a_gzip_file_from_its_trailer(tmp_path):
+    data = b"".join(b"192.0.2.%d - - [03/Feb/2021:10:11:12 +0000] \"GET /%d HTTP/1.1\" 200 5\n" % (i % 256, i)
+                    for i in range(20000))  # fmt: skip
+    path = tmp_path / "access.log.2.gz"
+    _write_compressed(path, data)
+    size = os.path.getsize(str(path))
+    assert size * 5 < len(data)  # much smaller on disk than the log it holds
+    cost = src._WORK[".gz"][1]
+    assert src.read_work(str(path), size, 0) == int(len(data) * cost)
+    assert src.read_work(str(path), size, 1000) == int((len(data) - 1000) * cost)
+    assert src.read_work(str(path), size, len(data) + 5) == 0
+    # plain files: the bytes left; the other compressions: estimated from their size
+    assert src.read_work("access.log", 1000, 400) == 600
+    ratio, cost = src._WORK[".xz"]
+    assert src.read_work("access.log.2.xz", 1000, 0) == int(1000 * ratio * cost)
+
+
+def test_read_work_of_a_damaged_gzip_trailer_falls_back_to_an_estimate(tmp_path):
+    path = tmp_path / "access.log.2.gz"
+    path.write_bytes(b"\x1f\x8b" + b"\x00" * 30)  # its "length" is 0: less than the file, not believed
+    ratio, cost = src._WORK[".gz"]
+    assert src.read_work(str(path), 32, 0) == int(32 * ratio * cost)
