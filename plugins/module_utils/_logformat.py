@@ -332,6 +332,42 @@ def _words(pieces):
     return b" ".join(pieces).split()
 
 
+def _mark_escaped_quotes(buf, pos):
+    """``(buf with the quote of each escaped quote replaced by \\x01, whether there was one)``; ``pos`` is
+    where the first backslash is. A backslash escapes the byte after it (``\\\\`` is one backslash)."""
+    # Backslashes are few in most blocks: they are looked for one by one (a one-byte search is fast, while
+    # searching a two-byte text such as \\" scans the block several times slower).
+    at = []  # positions of the escaped quotes
+    left = 1000
+    while pos >= 0 and left:
+        if buf[pos + 1 : pos + 2] == b'"':
+            at.append(pos + 1)
+        pos = buf.find(b"\\", pos + 2)
+        left -= 1
+    if pos >= 0:
+        # a block full of backslashes: the rest in bulk
+        if b"\\\\" not in buf:
+            # no escaped backslash: every backslash before a quote escapes it (one pass, one copy)
+            return (buf.replace(b'\\"', b"\\\x01"), True) if b'\\"' in buf else (buf, False)
+        work = bytearray(buf)
+        for q in at:
+            work[q] = 1
+        while pos >= 0:
+            if buf[pos + 1 : pos + 2] == b'"':
+                work[pos + 1] = 1
+                at.append(pos + 1)
+            pos = buf.find(b"\\", pos + 2)
+        return (bytes(work), True) if at else (buf, False)
+    if not at:
+        return buf, False
+    parts, prev = [], 0
+    for q in at:
+        parts.append(buf[prev:q])
+        prev = q + 1
+    parts.append(buf[prev:])
+    return b"\x01".join(parts), True
+
+
 class Splitter:
     """Fields of a block of lines as columns (lists), without a regex.
 
@@ -466,21 +502,7 @@ class Splitter:
             # becomes \x01 here (a byte Apache never writes as is) and '"' again in the values.
             if b"\x01" in buf:
                 return None
-            if b"\\\\" not in buf:
-                # no escaped backslash: every backslash before a quote escapes it (one pass, one copy)
-                if b'\\"' in buf:
-                    buf, escaped = buf.replace(b'\\"', b"\\\x01"), True
-            else:
-                work = None
-                while pos >= 0:
-                    if buf[pos + 1 : pos + 2] == b'"':
-                        if work is None:
-                            work = bytearray(buf)
-                        work[pos + 1] = 1
-                    pos = buf.find(b"\\", pos + 2)
-                if work is not None:
-                    buf, escaped = bytes(work), True
-                    del work
+            buf, escaped = _mark_escaped_quotes(buf, pos)
         quotes = self.quotes
         p = buf.split(b'"')
         if len(p) != quotes * n + 1:

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ansible_collections.fleetguard.webshield.plugins.module_utils import _stats
+from ansible_collections.fleetguard.webshield.plugins.module_utils import _logformat, _stats
 from ansible_collections.fleetguard.webshield.plugins.module_utils._logformat import (
     PRESETS,
     AccessFormat,
@@ -286,12 +286,40 @@ def test_splitter_reads_combined_lines_as_the_regex_does(lines):
         b'192.0.2.1 - - [10/Oct/2000:13:55:36 -0700] "GET / HTTP/1.1" 200 5 "ends \\\\" "x \\"y\\" \\\\"',
     ],
 )
-def test_splitter_reads_escaped_quotes_and_backslashes(line):
+@pytest.mark.parametrize("copies", [3, 400])  # 400 lines: more backslashes than are looked at one by one
+def test_splitter_reads_escaped_quotes_and_backslashes(line, copies):
     fmt = AccessFormat("combined")
-    buf = (line + b"\n") * 3
+    buf = (line + b"\n") * copies
     got = _splitter_columns(fmt, buf)
     assert got is not None and got == _regex_columns(fmt, buf)
-    assert [fmt.splitter.line(i) for i in range(3)] == [line] * 3
+    assert [fmt.splitter.line(i) for i in range(copies)] == [line] * copies
+
+
+def _escaped_quotes_one_by_one(buf):
+    """What Apache's escapes mean, byte by byte: a backslash escapes the byte after it."""
+    out, i, found = bytearray(buf), 0, False
+    while i < len(buf):
+        if buf[i : i + 1] == b"\\":
+            if buf[i + 1 : i + 2] == b'"':
+                out[i + 1], found = 1, True
+            i += 2
+        else:
+            i += 1
+    return bytes(out), found
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    pieces=st.lists(st.sampled_from([b"\\", b'"', b"a", b"\\\\", b'\\"', b"\n", b" "]), min_size=1, max_size=60),
+    repeat=st.sampled_from([1, 1, 40, 400]),
+)
+def test_escaped_quotes_are_marked_as_a_byte_by_byte_reading_marks_them(pieces, repeat):
+    """Found one by one, or in bulk when a block holds over a thousand backslashes: the same marks."""
+    buf = b"".join(pieces) * repeat + b"\n"
+    pos = buf.find(b"\\")
+    if pos < 0:
+        return
+    assert _logformat._mark_escaped_quotes(buf, pos) == _escaped_quotes_one_by_one(buf)
 
 
 @pytest.mark.parametrize(
