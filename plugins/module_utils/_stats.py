@@ -893,7 +893,7 @@ class Stats:
         for name in ("pages", "refs", "day_hits"):
             self._merge_counter(name, getattr(other, name))
         self.tracked |= other.tracked
-        for name in ("lines", "bytes", "malformed", "matched", "bad_clients"):
+        for name in ("lines", "bytes", "malformed", "matched", "bad_clients", "continued"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         if other.tmin is not None and (self.tmin is None or other.tmin < self.tmin):
             self.tmin = other.tmin
@@ -925,7 +925,9 @@ class Stats:
         # which reaches back into this Stats' rows when the other worker read less than a window's time
         # of the same log.
         oc, op, oe = other.flood_tail
-        if other.flood_log != self.flood_log:
+        if other.flood_log is None and not oe:
+            pass  # the other read no access-log lines (error logs only)
+        elif other.flood_log != self.flood_log:
             self.flood_log, self.flood_tail = other.flood_log, other.flood_tail
         elif oe:
             tc, tp, te = _rows_after(max(oe) - self.cfg.flood_wmax, self.flood_tail)

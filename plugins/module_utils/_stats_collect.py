@@ -317,20 +317,23 @@ def _read_file(stats, job, info):
 
 
 def _worker(conn, cfg, fmt_texts, ranges):
-    """Child process: read access-log byte ranges (each file with its format, ``fmt_texts``: path -> format
-    text) into its own Stats and send it back."""
+    """Child process: read byte ranges of access and error logs (``(kind, path, start, end)``; each access log
+    with its format, ``fmt_texts``: path -> format text) into its own Stats and send it back."""
     try:
         stats = Stats(cfg)
         stats.flood_head = {}
         formats = {}
         infos = []
-        for path, start, end in ranges:
-            text = fmt_texts[path]
-            if text not in formats:
-                formats[text] = AccessFormat(text)
+        for kind, path, start, end in ranges:
+            fmt = None
+            if kind == "access":
+                text = fmt_texts[path]
+                if text not in formats:
+                    formats[text] = AccessFormat(text)
+                fmt = formats[text]
             info = {"lines": 0, "bytes": 0, "malformed": 0}
-            end_off = _read_file(stats, ("access", formats[text], path, start, end), info)
-            infos.append((path, end_off, info))
+            end_off = _read_file(stats, (kind, fmt, path, start, end), info)
+            infos.append(((kind, path), end_off, info))
         stats.drop_caches()
         # The large containers go one at a time, so the parent holds at most one of them besides its own
         # statistics while it merges (the peak memory of a two-process run).
@@ -355,41 +358,43 @@ def usable_cpus():
 
 
 def _split_work(todo, weights, n):
-    """Cut the files of ``todo`` into ``n`` runs of about equal weight, in order: ``[[(path, start, end)]]``
-    (``end`` None: to the end of the file). Plain files are cut at a line start; a compressed file goes whole to
-    one run. A run may be empty."""
+    """Cut the files of ``todo`` (``(kind, path, start, size, compressed)``) into ``n`` runs of about equal
+    weight, in order: ``[[(kind, path, start, end)]]`` (``end`` None: to the end of the file). Plain files are
+    cut at a line start; a compressed file goes whole to one run. A run may be empty."""
     total = sum(weights)
     bounds = [total * (k + 1) // n for k in range(n - 1)]  # the weight where run k ends
     runs = [[] for _i in range(n)]
     k, acc = 0, 0
-    for (path, start, _size, packed), weight in zip(todo, weights):
+    for (kind, path, start, _size, packed), weight in zip(todo, weights):
         seg = start
         while not packed and k < n - 1 and bounds[k] < acc + weight:
             if bounds[k] > acc:
                 cut = line_start(path, start + (bounds[k] - acc))
                 if cut > seg:
-                    runs[k].append((path, seg, cut))
+                    runs[k].append((kind, path, seg, cut))
                     seg = cut
             k += 1
-        runs[k].append((path, seg, None))
+        runs[k].append((kind, path, seg, None))
         acc += weight
         while k < n - 1 and bounds[k] <= acc:
             k += 1
     return runs
 
 
-def _parallel_access(stats, fmt_of, planned, infos, workers):
-    """Read access logs (each with its format, ``fmt_of``: path -> AccessFormat), the later parts of the bytes
-    by child processes (``workers`` processes in all, at most one per usable CPU and per PARALLEL_MIN_BYTES / 2
-    of input). Returns (end offsets, processes used)."""
-    todo = [(p.path, p.start, p.entry["size"], is_compressed(p.path)) for p in planned if not p.skip]
-    # Work is estimated in the bytes of plain files; a compressed file holds more than its size.
-    weights = [read_work(path, size, start) for path, start, size, _packed in todo]
+def _parallel_read(stats, fmt_of, planned, infos, workers):
+    """Read access and error logs (``planned``: ``(kind, Planned)`` in that order; each access log with its
+    format, ``fmt_of``: path -> AccessFormat), the later parts of the bytes by child processes (``workers``
+    processes in all, at most one per usable CPU and per PARALLEL_MIN_BYTES / 2 of input). Returns
+    (end offsets, processes used)."""
+    todo = [(kind, p.path, p.start, p.entry["size"], is_compressed(p.path)) for kind, p in planned if not p.skip]
+    # Work is estimated in the bytes of plain files (an error-log byte costs about what an access-log byte
+    # does); a compressed file holds more than its size.
+    weights = [read_work(path, size, start) for _kind, path, start, size, _packed in todo]
     total = sum(weights)
     ends = {}
     if workers < 2 or total < PARALLEL_MIN_BYTES:
-        for path, start, _size, _packed in todo:
-            ends[path] = _read_file(stats, ("access", fmt_of[path], path, start, None), infos[path])
+        for kind, path, start, _size, _packed in todo:
+            ends[kind, path] = _read_file(stats, (kind, fmt_of.get(path), path, start, None), infos[kind, path])
         return ends, 1
     runs = _split_work(todo, weights, min(workers, usable_cpus(), total // max(1, PARALLEL_MIN_BYTES // 2)))
     # The parent reads the first run (the oldest lines); a child each of the others, in order.
@@ -400,13 +405,13 @@ def _parallel_access(stats, fmt_of, planned, infos, workers):
         for run in runs[1:]:
             if run:
                 parent_conn, child_conn = ctx.Pipe(duplex=False)
-                texts = dict((path, fmt_of[path].text) for path, _start, _end in run)
+                texts = dict((path, fmt_of[path].text) for kind, path, _s, _e in run if kind == "access")
                 proc = ctx.Process(target=_worker, args=(child_conn, stats.cfg, texts, run))
                 proc.start()
                 child_conn.close()
                 children.append((proc, parent_conn))
-        for path, start, end in runs[0]:
-            ends[path] = _read_file(stats, ("access", fmt_of[path], path, start, end), infos[path])
+        for kind, path, start, end in runs[0]:
+            ends[kind, path] = _read_file(stats, (kind, fmt_of.get(path), path, start, end), infos[kind, path])
         stats.drop_caches()  # room for the children's results
         for proc, conn in children:
             _merge_child(stats, proc, conn, infos, ends)
@@ -442,10 +447,10 @@ def _merge_child(stats, proc, conn, infos, ends):
     del child
     # Each process tracked up to track_max clients: back to track_max after each merge.
     stats.prune_tracked()
-    for path, end_off, info in child_infos:
-        for key, value in info.items():
-            infos[path][key] += value
-        ends[path] = end_off
+    for key, end_off, info in child_infos:  # key: (kind, path)
+        for name, value in info.items():
+            infos[key][name] = infos[key].get(name, 0) + value
+        ends[key] = end_off
 
 
 def collect(opts):
@@ -489,8 +494,9 @@ def _collect(opts):
     state = load_state(opts["state_file"]) if opts.get("state_file") else {}
     old_files = state.get("files", []) if state else []
     new_entries = []
-    processes = 1  # that read the access logs
+    processes = 1  # that read the access and error logs
     files_out = []
+    planned_of = {}  # kind -> its files
     for kind, key in (("access", "access_logs"), ("error", "error_logs"), ("fail2ban", "fail2ban_logs")):
         patterns = opts.get(key) or []
         if not patterns:
@@ -501,28 +507,32 @@ def _collect(opts):
             if opts.get("missing") == "fail":
                 raise CollectError(msg + " (missing=fail); check the path or set missing=warn")
             warnings.append(msg)
-        planned = plan(found, {"files": [o for o in old_files if o.get("kind") == kind]})
-        infos = dict((p.path, {"lines": 0, "bytes": 0, "malformed": 0}) for p in planned)
-        fmt_of = {}  # access log -> its format (the first of several that reads its lines best)
-        if kind == "access":
-            for p in planned:
-                if not p.skip:
-                    fmt_of[p.path] = formats[0] if len(formats) == 1 else _choose_format(formats, cfg, p)
-            ends, processes = _parallel_access(stats, fmt_of, planned, infos, opts.get("workers", 2))
-        else:
-            ends = {}
-            for p in planned:
-                if not p.skip:
-                    ends[p.path] = _read_file(stats, (kind, None, p.path, p.start, None), infos[p.path])
-        for p in planned:
+        planned_of[kind] = plan(found, {"files": [o for o in old_files if o.get("kind") == kind]})
+    # per (kind, path): a file may be given as an access log and as an error log
+    infos = dict(((k, p.path), {"lines": 0, "bytes": 0, "malformed": 0}) for k, ps in planned_of.items() for p in ps)
+    fmt_of = {}  # access log -> its format (the first of several that reads its lines best)
+    for p in planned_of.get("access", []):
+        if not p.skip:
+            fmt_of[p.path] = formats[0] if len(formats) == 1 else _choose_format(formats, cfg, p)
+    # Access and error logs share the processes; fail2ban's log (bans are matched with its database) is
+    # read here afterwards.
+    shared = [(kind, p) for kind in ("access", "error") for p in planned_of.get(kind, [])]
+    ends, processes = _parallel_read(stats, fmt_of, shared, infos, opts.get("workers", 2))
+    for p in planned_of.get("fail2ban", []):
+        if not p.skip:
+            ends["fail2ban", p.path] = _read_file(
+                stats, ("fail2ban", None, p.path, p.start, None), infos["fail2ban", p.path]
+            )
+    for kind in ("access", "error", "fail2ban"):
+        for p in planned_of.get(kind, []):
             entry = dict(p.entry)
             entry["kind"] = kind
-            end_off = ends.get(p.path, p.start)
+            end_off = ends.get((kind, p.path), p.start)
             entry["offset"] = end_off
             # Read to the end: a rerun may skip the file while its size and mtime stay the same.
             entry["complete"] = p.skip or is_compressed(p.path) or end_off == entry["size"]
             new_entries.append(entry)
-            info = infos[p.path]
+            info = infos[kind, p.path]
             out = {
                 "path": p.path,
                 "kind": kind,

@@ -225,7 +225,7 @@ options:
     default: [64, 48]
   workers:
     description:
-      - The most processes used to read large access logs (1 to 64). Fewer are used on a host with fewer
+      - The most processes used to read large access and error logs (1 to 64). Fewer are used on a host with fewer
         usable CPUs, and no process gets less than 24 MiB of input (inputs under 48 MiB are read by one). A
         compressed file is read whole by one process and counts as the log it holds (a gzip file says how
         large; bzip2 and xz are estimated).
@@ -301,7 +301,7 @@ summary:
       description: Time taken.
       type: float
     processes:
-      description: Processes that read the access logs (at most O(workers); see there).
+      description: Processes that read the access and error logs (at most O(workers); see there).
       type: int
     first:
       description: Time of the oldest line counted (ISO 8601 with offset), or null.

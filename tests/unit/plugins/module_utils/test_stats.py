@@ -491,6 +491,80 @@ def test_several_processes_give_the_same_result_as_one(tmp_path, monkeypatch, wo
     assert [f["offset"] for f in two["files"]] == [f["offset"] for f in one["files"]]
 
 
+def _error_lines(n):
+    """Apache 2.4 error-log lines of several clients: missing scripts, a tripwire marker, a CGI's two-line
+    form (the raw continuation charges nobody), server lines."""
+    out = []
+    for i in range(n):
+        client = "192.0.2.%d" % (i % 41) if i % 7 else "2001:db8::%x" % (i % 5)
+        stamp = "Wed Feb 03 %02d:%02d:%02d.%06d 2021" % (10 + i // 3600, (i // 60) % 60, i % 60, i)
+        kind = i % 5
+        if kind == 0:
+            out.append("[%s] [cgid:error] [pid 1:tid 2] [client %s:%d] AH01264: stderr from /usr/lib/cgi-bin/x.cgi: "
+                       "script not found or unable to stat\n" % (stamp, client, 40000 + i))  # fmt: skip
+        elif kind == 1:
+            out.append("[%s] [core:error] [pid 1] [client %s:1] AH00128: File does not exist: /var/www/TRIP-%d\n"
+                       % (stamp, client, i))  # fmt: skip
+        elif kind == 2:
+            out.append("[%s] [cgi:error] [pid 1] [client %s:2] AH01215: script not found or unable to stat:\n"
+                       % (stamp, client))  # fmt: skip
+            out.append(" at /usr/lib/cgi-bin/warn.pl line 3.\n")
+        elif kind == 3:
+            out.append("[%s] [mpm_event:notice] [pid 1] AH00489: Apache configured\n" % stamp)
+        else:
+            out.append("[%s] [ssl:info] [pid 1] [remote %s:443] AH01964: Connection established\n" % (stamp, client))
+    return "".join(out)
+
+
+@pytest.mark.parametrize("workers", [2, 3])
+@pytest.mark.parametrize("with_access", [True, False])
+def test_error_logs_share_the_processes_with_the_same_result(tmp_path, monkeypatch, workers, with_access):
+    """Error logs are cut among the processes as access logs are (alone, or after the access logs); merged,
+    the result, the files' counts and the warnings equal a one-process read."""
+    (tmp_path / "error.log.1").write_text(_error_lines(3000))
+    (tmp_path / "error.log").write_text(_error_lines(1500))
+    opts = dict(error_logs=[str(tmp_path / "error.log*")], tripwire_markers=["TRIP-"], sample_lines=2)
+    if with_access:
+        lines = [ACCESS % ("192.0.2.%d" % (i % 41), (i // 60) % 60, i % 60, "/cgi-bin/x.cgi", 404, "-")
+                 for i in range(2000)]  # fmt: skip
+        (tmp_path / "access.log").write_text("".join(lines))
+        opts["access_logs"] = [str(tmp_path / "access.log")]
+    one, _s, warn1 = run(workers=1, **opts)
+    monkeypatch.setattr(_stats_collect, "PARALLEL_MIN_BYTES", 1)
+    monkeypatch.setattr(_stats_collect, "usable_cpus", lambda: 8)
+    two, _s, warn2 = run(workers=workers, **opts)
+    assert two["summary"]["processes"] == workers and one["summary"]["processes"] == 1
+    assert sum(1 for c in one["clients"].values() if c["offenses"].get("tripwire")) > 10
+    for key in ("clients_total", "networks", "pages", "days", "referers"):
+        assert two[key] == one[key], key
+    for key in ("lines", "bytes", "malformed", "matched", "first", "last"):
+        assert two["summary"][key] == one["summary"][key], key
+    for c, info in one["clients"].items():
+        mine = two["clients"][c]
+        for key in ("hits", "offenses", "first_seen", "last_seen"):
+            assert mine[key] == info[key], (c, key)
+        assert len(mine.get("lines", [])) == len(info.get("lines", []))
+    strip = [dict((k, v) for k, v in f.items()) for f in one["files"]]
+    assert two["files"] == strip
+    assert warn2 == warn1
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_file_given_as_access_and_as_error_log_is_read_as_each(tmp_path, monkeypatch, workers):
+    log = tmp_path / "both.log"
+    log.write_text(_error_lines(300) + "".join(ACCESS % ("192.0.2.9", 0, i, "/", 200, "-") for i in range(30)))
+    monkeypatch.setattr(_stats_collect, "PARALLEL_MIN_BYTES", 1)
+    monkeypatch.setattr(_stats_collect, "usable_cpus", lambda: 8)
+    result, state, _w = run(workers=workers, access_logs=[str(log)], error_logs=[str(log)])
+    lines = len(log.read_text().splitlines())
+    assert [(f["kind"], f["lines"]) for f in result["files"]] == [("access", lines), ("error", lines)]
+    access, error = result["files"]
+    assert access["malformed"] == lines - 30 and error["malformed"] == 0  # access lines: raw continuations
+    assert [(e["kind"], e["offset"]) for e in state["files"]] == [("access", log.stat().st_size)] + [
+        ("error", log.stat().st_size)
+    ]
+
+
 @pytest.mark.parametrize("workers", [2, 3])
 def test_processes_merge_a_large_worker_result_part_by_part(tmp_path, monkeypatch, workers):
     """A worker result far larger than a pipe's buffer arrives container by container and merges to the
@@ -611,24 +685,27 @@ def test_processes_are_bounded_by_cpus_and_input_size(tmp_path, monkeypatch, cas
 
 @pytest.mark.parametrize("workers", [2, 3, 4, 7])
 def test_work_is_cut_at_line_starts_into_ordered_runs(tmp_path, workers):
-    """Every byte of every file is in exactly one run, runs follow the file order, cuts fall at line
-    starts and a .gz file is never cut."""
+    """Every byte of every file is in exactly one run, runs follow the file order (access logs, then error
+    logs), cuts fall at line starts and a .gz file is never cut."""
     todo, weights = [], []
-    for k, (nlines, gz) in enumerate(((500, False), (40, True), (1200, False), (3, False))):
-        path = tmp_path / ("access.log.%d" % k)
+    files = ((500, False, "access"), (40, True, "access"), (1200, False, "access"), (3, False, "access"))
+    files += ((300, False, "error"),)
+    for k, (nlines, gz, kind) in enumerate(files):
+        path = tmp_path / ("%s.log.%d" % (kind, k))
         data = "".join(
             access_line("192.0.2.%d" % (i % 200), 0, i % 60, path="/%s" % ("a" * (i % 13))) for i in range(nlines)
         )
         path.write_text(data)
         size = path.stat().st_size
-        todo.append((str(path), 7 if k == 2 else 0, size, gz))
-        weights.append(size * 4 if gz else size - todo[-1][1])
+        todo.append((kind, str(path), 7 if k == 2 else 0, size, gz))
+        weights.append(size * 4 if gz else size - todo[-1][2])
     runs = _stats_collect._split_work(todo, weights, workers)
     assert len(runs) == workers
     flat = [seg for run in runs for seg in run]
-    assert [seg[0] for seg in flat] == sorted(seg[0] for seg in flat)  # file order (names sort the same here)
-    for path, start, _size, gz in todo:
-        segs = [(s, e) for p, s, e in flat if p == path]
+    assert [seg[:2] for seg in flat] == sorted(seg[:2] for seg in flat)  # file order (names sort the same here)
+    for kind, path, start, _size, gz in todo:
+        segs = [(s, e) for k, p, s, e in flat if p == path]
+        assert all(k == kind for k, p, _s, _e in flat if p == path)
         assert segs[0][0] == start and segs[-1][1] is None
         assert all(a[1] == b[0] for a, b in zip(segs, segs[1:]))  # contiguous
         if gz:
