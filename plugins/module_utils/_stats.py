@@ -380,6 +380,7 @@ class Stats:
         self.addresses = _Memo(_client_name)  # raw client field -> normalised address (None: not an address)
         self.error_times = {}  # error-log time text (no fraction) -> epoch (None: not a time)
         self.error_minutes = {}  # the same for the minute of the time text (its seconds left out)
+        self.error_verdicts = {}  # error-log message -> the detector it charges (None: none)
         self.fail2ban_cache = {}  # fail2ban log: address text -> address, minute text -> epoch
         self.bad_clients = 0  # lines whose client field is not an IP address (part of malformed)
         self.continued = 0  # error-log lines that are not error lines of their own (a CGI's raw stderr)
@@ -833,6 +834,7 @@ class Stats:
         self.addresses = _Memo(_client_name)
         self.error_times = {}
         self.error_minutes = {}
+        self.error_verdicts = {}
         self.fail2ban_cache = {}
         self._path_of = {}
         self._target_class = {}

@@ -68,11 +68,12 @@ def add_error_block(stats, buf):
     cfg = stats.cfg
     noscript = "missing_script" in cfg.detectors
     markers = [m.encode("utf-8") for m in cfg.tripwire_markers] if "tripwire" in cfg.detectors else ()
-    times, names = stats.error_times, stats.addresses
-    if len(times) > 100000:
-        times.clear()
-    if len(names) > 100000:
-        names.clear()
+    times, names, verdicts = stats.error_times, stats.addresses, stats.error_verdicts
+    for cache, most in ((times, 100000), (names, 100000), (verdicts, 20000)):
+        if len(cache) > most:
+            cache.clear()
+    windowed = cfg.since is not None or cfg.until is not None
+    carriage = b"\r" in buf
     clients, eps, rows_of = [], [], []  # the events: client, epoch, row
     found = []  # the offences: (event, detector)
     for i, (stamp, frac, year, level, field, message, other) in enumerate(rows):
@@ -93,9 +94,8 @@ def add_error_block(stats, buf):
             continue
         if not field:
             continue
-        message = message.rstrip(b"\r")
-        if b", referer: " in message:
-            message = message.rpartition(b", referer: ")[0]
+        if carriage:
+            message = message.rstrip(b"\r")
         new_style = (
             b":" in level
             or frac != b""
@@ -114,12 +114,20 @@ def add_error_block(stats, buf):
         if client is None:
             stats.malformed += 1
             continue
-        if not cfg.in_window(epoch):
+        if windowed and not cfg.in_window(epoch):
             continue
-        if noscript and is_noscript_text(message):
-            found.append((len(clients), "missing_script"))
-        elif markers and any(m in message for m in markers):
-            found.append((len(clients), "tripwire"))
+        # what the message says (a detector, or None), worked out once per distinct message
+        verdict = verdicts.get(message, False)
+        if verdict is False:
+            text = message.rpartition(b", referer: ")[0] if b", referer: " in message else message
+            verdict = None
+            if noscript and is_noscript_text(text):
+                verdict = "missing_script"
+            elif markers and any(m in text for m in markers):
+                verdict = "tripwire"
+            verdicts[message] = verdict
+        if verdict is not None:
+            found.append((len(clients), verdict))
         clients.append(client)
         eps.append(epoch)
         rows_of.append(i)
