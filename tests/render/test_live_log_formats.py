@@ -44,18 +44,8 @@ def test_offender_stats_reads_the_lines_apache_writes(monkeypatch, name):
     time.tzset()
     try:
         with world_readable_tmpdir() as root:
-            snippet = os.path.join(root, "formats.conf")
-            with open(snippet, "w", encoding="utf-8") as handle:
-                handle.write('LogFormat "%s" custom\nCustomLog %s/logs/custom.log custom\n' % (fmt, root))
-            with open(os.path.join(root, "index.html"), "w", encoding="utf-8") as handle:
-                handle.write("hello\n")
-            extra = '<Directory "%s">\n  Require all granted\n</Directory>\nDocumentRoot %s' % (root, root)
-            port = _free_port()
-            conf = minimal_httpd_conf(root, snippet, listen="127.0.0.1:%d" % port, extra=extra)
-            with running_apache(conf, port) as base:
-                before = int(time.time())
-                statuses = [_get(base + path) for path in REQUESTS]
-                after = int(time.time()) + 1
+            snippet = 'LogFormat "%s" custom\nCustomLog %s/logs/custom.log custom\n' % (fmt, root)
+            statuses, before, after = _serve(root, snippet, REQUESTS)
             assert statuses == [200, 404, 404, 404]
             log = os.path.join(root, "logs", "custom.log")
             with open(log, encoding="utf-8") as handle:
@@ -108,10 +98,27 @@ def test_offender_stats_reads_the_client_of_debug_lines(monkeypatch, error_forma
     assert before <= first <= last <= after, (before, client["first_seen"], client["last_seen"], after, written)
 
 
+def _serve(root, snippet_text, paths):
+    """Start this machine's Apache in ``root`` with ``snippet_text`` included and an index.html, request
+    ``paths``; returns (statuses, time before, time after)."""
+    snippet = os.path.join(root, "snippet.conf")
+    with open(snippet, "w", encoding="utf-8") as handle:
+        handle.write(snippet_text)
+    with open(os.path.join(root, "index.html"), "w", encoding="utf-8") as handle:
+        handle.write("hello\n")
+    extra = '<Directory "%s">\n  Require all granted\n</Directory>\nDocumentRoot %s' % (root, root)
+    port = _free_port()
+    conf = minimal_httpd_conf(root, snippet, listen="127.0.0.1:%d" % port, extra=extra)
+    with running_apache(conf, port) as base:
+        before = int(time.time())
+        statuses = [_get(base + path) for path in paths]
+        after = int(time.time()) + 1
+    return statuses, before, after
+
+
 def _debug_lines_read(error_format):
     """(result, error log text, time before, time after) of a request to an Apache at authz_core:debug."""
     with world_readable_tmpdir() as root:
-        snippet = os.path.join(root, "debug.conf")
         lines = ["LogLevel warn authz_core:debug"]
         if error_format != "built-in":
             text = _role_error_log_format()
@@ -119,17 +126,8 @@ def _debug_lines_read(error_format):
                 assert text.startswith("[%{u}t] ")
                 text = "[%{cu}t] " + text[len("[%{u}t] ") :]
             lines.append('ErrorLogFormat "%s"' % text)
-        with open(snippet, "w", encoding="utf-8") as handle:
-            handle.write("\n".join(lines) + "\n")
-        with open(os.path.join(root, "index.html"), "w", encoding="utf-8") as handle:
-            handle.write("hello\n")
-        extra = '<Directory "%s">\n  Require all granted\n</Directory>\nDocumentRoot %s' % (root, root)
-        port = _free_port()
-        conf = minimal_httpd_conf(root, snippet, listen="127.0.0.1:%d" % port, extra=extra)
-        with running_apache(conf, port) as base:
-            before = int(time.time())
-            assert _get(base + "/index.html") == 200
-            after = int(time.time()) + 1
+        statuses, before, after = _serve(root, "\n".join(lines) + "\n", ["/index.html"])
+        assert statuses == [200]
         log = os.path.join(root, "logs", "error.log")
         with open(log, encoding="utf-8") as handle:
             written = handle.read()
