@@ -150,8 +150,8 @@ class ErrorLine:
 
 # The block reader's form of _ERROR_LINE: one row per line of a block (bytes, read with findall), either the
 # fields of an error line (time without its fraction, fraction, year (b"" in a compact ISO time), level,
-# client, message) or, for any
-# other line, the line itself (``other``). Equivalent to _ERROR_LINE on lines of printable ASCII.
+# client, message) or, for any other line, the line itself (``other``). Equivalent to _ERROR_LINE on lines
+# of printable ASCII.
 _ERROR_ROWS = re.compile(
     rb"^(?:\[((?:[A-Z][a-z]{2} [A-Z][a-z]{2} [ 0-9]?[0-9]|[0-9]{4}-[0-9]{2}-[0-9]{2}) [0-9:]{8})(\.[0-9]+)?"
     rb"(?: ([0-9]{4}))?\]"

@@ -338,26 +338,15 @@ def _mark_escaped_quotes(buf, pos):
     # Backslashes are few in most blocks: they are looked for one by one (a one-byte search is fast, while
     # searching a two-byte text such as \\" scans the block several times slower).
     at = []  # positions of the escaped quotes
-    left = 1000
-    while pos >= 0 and left:
+    seen = 0
+    while pos >= 0:
+        seen += 1
+        if seen == 1000 and b"\\\\" not in buf:
+            # a block full of backslashes and no escaped one: every backslash before a quote escapes it
+            return (buf.replace(b'\\"', b"\\\x01"), True) if b'\\"' in buf else (buf, False)
         if buf[pos + 1 : pos + 2] == b'"':
             at.append(pos + 1)
         pos = buf.find(b"\\", pos + 2)
-        left -= 1
-    if pos >= 0:
-        # a block full of backslashes: the rest in bulk
-        if b"\\\\" not in buf:
-            # no escaped backslash: every backslash before a quote escapes it (one pass, one copy)
-            return (buf.replace(b'\\"', b"\\\x01"), True) if b'\\"' in buf else (buf, False)
-        work = bytearray(buf)
-        for q in at:
-            work[q] = 1
-        while pos >= 0:
-            if buf[pos + 1 : pos + 2] == b'"':
-                work[pos + 1] = 1
-                at.append(pos + 1)
-            pos = buf.find(b"\\", pos + 2)
-        return (bytes(work), True) if at else (buf, False)
     if not at:
         return buf, False
     parts, prev = [], 0

@@ -396,8 +396,8 @@ def _parallel_read(stats, fmt_of, planned, infos, workers):
     (end offsets, processes used)."""
     todo = [(kind, p.path, p.start, p.entry["size"], is_compressed(p.path)) for kind, p in planned if not p.skip]
     # Work is estimated in the bytes of plain files (an error-log byte costs about what an access-log byte
-    # does); a compressed file holds more than its size.
-    weights = [read_work(path, size, start) for _kind, path, start, size, _packed in todo]
+    # does); a compressed file holds more than its size. One process does not need it.
+    weights = [read_work(path, size, start) for _kind, path, start, size, _packed in todo] if workers > 1 else []
     total = sum(weights)
     ends = {}
     if workers < 2 or total < PARALLEL_MIN_BYTES:
