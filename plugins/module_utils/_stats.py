@@ -23,7 +23,7 @@ import ipaddress
 import re
 import time
 from collections import Counter, defaultdict
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from itertools import compress, islice, repeat
 from operator import add, and_, itemgetter, le, methodcaller, mul, or_
 
@@ -244,9 +244,18 @@ def iso_texts(epochs):
     return out
 
 
+_DAY0 = date(1970, 1, 1).toordinal()
+
+
 def local_day(epoch):
-    """Epoch of local midnight of the day holding ``epoch``."""
-    return epoch - (epoch + time.localtime(epoch).tm_gmtoff) % 86400
+    """The host-local date of ``epoch`` as a day number (days since 1970-01-01): the key of a day. One key
+    per date also on a day whose clocks change, where midnight and the later hours have other offsets."""
+    return (epoch + time.localtime(epoch).tm_gmtoff) // 86400
+
+
+def day_text(day):
+    """``YYYY-MM-DD`` of a ``local_day`` key."""
+    return date.fromordinal(_DAY0 + int(day)).isoformat()
 
 
 class Config:
@@ -298,11 +307,11 @@ class Config:
 
 
 def flood_offences(times, windows, first_new=0):
-    """Count events from index ``first_new`` on (``times`` sorted) that exceed any window.
+    """The times of the events from index ``first_new`` on (``times`` sorted) that exceed any window.
 
     An event is an offence when the ``w``-second window ending at it holds more than ``n`` events.
     """
-    count = 0
+    found = []
     starts = [0] * len(windows)
     for i in range(len(times)):
         hit = False
@@ -315,8 +324,8 @@ def flood_offences(times, windows, first_new=0):
             if i - j + 1 > n:
                 hit = True
         if hit and i >= first_new:
-            count += 1
-    return count
+            found.append(times[i])
+    return found
 
 
 class Stats:
@@ -342,21 +351,21 @@ class Stats:
         self.track_min = 1
         self.offcount = Counter()  # client -> offences
         self.pages = Counter()  # path -> hits
-        self.day_pages = defaultdict(Counter)  # local midnight epoch -> path -> hits (when cfg.day_pages)
+        self.day_pages = defaultdict(Counter)  # local day number -> path -> hits (when cfg.day_pages)
         # (client, day, path) -> hits, for tracked clients on the day's leading pages (when cfg.day_pages)
         self.dpc = Counter()
         self.samples = {}  # client -> raw lines (str) that triggered a detector, at most cfg.sample_lines
         self.samples_full = set()  # the clients of samples that hold sample_lines lines
         self._block_lines = None  # raw lines of the access block being read (for samples)
         self.refs = Counter()  # referer -> hits ("-": none; left out of the result)
-        self.day_hits = Counter()  # local midnight epoch -> hits
+        self.day_hits = Counter()  # local day number -> hits
         # The days each client was seen on (hits or events): client -> an int with a bit per day, the bit of
-        # a day (a local midnight epoch) in day_bits. Not just the last day a client was seen: logs of
+        # a day (a local_day number) in day_bits. Not just the last day a client was seen: logs of
         # different vhosts, the error log and fail2ban's log each go back over days that another source
         # has covered, and a client counts once a day however often it comes back.
         self.client_days = {}
         self.day_bits = {}
-        self.day_clients = None  # local midnight epoch -> distinct clients, once reading is over (settle_days)
+        self.day_clients = None  # local day number -> distinct clients, once reading is over (settle_days)
         self.first = {}  # client -> epoch
         self.last = {}
         self.off = Counter()  # (client, detector, day) -> offences
@@ -404,6 +413,13 @@ class Stats:
         self.off[(client, detector, local_day(epoch) if epoch is not None else None)] += n
         self.offcount[client] += n
         self.matched += n
+
+    def offend_at(self, client, detector, epochs):
+        """One offence of ``client`` at each of ``epochs``, each on its own day."""
+        for day, n in Counter(self._days_of(epochs)).items():
+            self.off[(client, detector, day)] += n
+        self.offcount[client] += len(epochs)
+        self.matched += len(epochs)
 
     def offend_rows(self, clients, detector, days):
         """``offend`` for many offences of one detector (``clients`` and ``days`` columns)."""
@@ -473,7 +489,7 @@ class Stats:
         seen.update(zip(clients, map(or_, map(seen.get, clients, repeat(0)), repeat(bit))))
 
     def clients_per_day(self):
-        """local midnight epoch -> the number of distinct clients seen that day."""
+        """local day number -> the number of distinct clients seen that day."""
         if self.day_clients is not None:
             return self.day_clients
         day_of = dict((bit, day) for day, bit in self.day_bits.items())
@@ -789,9 +805,10 @@ class Stats:
                 old = old_of.get(p, [])
                 new = sorted(map(eps.__getitem__, idx))
                 seq = old + new if not old or old[-1] <= new[0] else sorted(old + new)
-                n_off = flood_offences(seq, cfg.flood_windows, len(old))
-                if n_off:
-                    self.offend(p[0], "flood", new[-1], n_off)
+                offences = flood_offences(seq, cfg.flood_windows, len(old))
+                if offences:
+                    n_off = len(offences)
+                    self.offend_at(p[0], "flood", offences)
                     if lines is not None and self.needs_sample(p[0]):
                         # The requests that overflow a window are the later ones of the pair.
                         for i in idx[-min(n_off, cfg.sample_lines) :]:
@@ -920,9 +937,12 @@ class Stats:
                 if not old:
                     continue
                 head.sort()
-                extra = flood_offences(sorted(old + head), windows, len(old)) - flood_offences(head, windows)
-                if extra > 0:
-                    self.offend(pair[0], "flood", head[-1], extra)
+                # The worker charged the offences its own rows show; the context adds some of the others.
+                extra = Counter(flood_offences(sorted(old + head), windows, len(old)))
+                extra.subtract(flood_offences(head, windows))
+                extra = list(extra.elements())
+                if extra:
+                    self.offend_at(pair[0], "flood", extra)
         # The context for a worker merged next: the rows of the widest window ending at the newest row,
         # which reaches back into this Stats' rows when the other worker read less than a window's time
         # of the same log.
@@ -1013,7 +1033,7 @@ class Stats:
         day_clients = self.clients_per_day()
         day_pages = self._day_pages(self.cfg.day_pages) if self.cfg.day_pages else None
         for day in sorted(set(self.day_hits) | set(day_off)):
-            key = datetime.fromtimestamp(day).date().isoformat()
+            key = day_text(day)
             days[key] = {
                 "hits": self.day_hits.get(day, 0),
                 "offenses": day_off.get(day, 0),

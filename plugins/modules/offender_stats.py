@@ -362,8 +362,8 @@ pages:
   sample: [{page: /cgi-bin/jump.cgi, hits: 24000}]
 days:
   description:
-    - Per local date, C(hits), C(offenses) and distinct C(clients) (a client seen that day in any log
-      counts once).
+    - Per local date (the host's time zone), C(hits), C(offenses) and distinct C(clients) (a client seen
+      that day in any log counts once). A day whose clocks change (summer time) is one date like any other.
     - With O(top_day_pages) above 0, also C(pages) - the day's O(top_day_pages) most requested paths, each
       with its C(hits) and C(clients) (address to hits, the page's O(top_day_pages) heaviest clients among
       those whose per-client detail is kept, see the notes; no C(clients) with O(client_detail=false)).

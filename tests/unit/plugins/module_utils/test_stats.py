@@ -8,6 +8,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import bz2
+import calendar
 import gzip
 import json
 import lzma
@@ -286,7 +287,27 @@ def test_network_of(address, prefix, version, cidr):
     ],
 )
 def test_flood_offences(times, windows, first_new, expected):
-    assert _stats.flood_offences(times, windows, first_new) == expected
+    assert len(_stats.flood_offences(times, windows, first_new)) == expected
+
+
+def test_flood_offences_are_the_times_of_the_events_that_overflow():
+    assert _stats.flood_offences([0, 10, 20, 30, 40, 200], [(60, 3)]) == [30, 40]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_flood_over_midnight_charges_each_day_its_own_offences(tmp_path, monkeypatch, workers):
+    """A flood from 23:59:50 to 00:00:09: the offences of each side of midnight count on their own day
+    (not all on the day of the last request), with one process or two."""
+    monkeypatch.setattr(_stats_collect, "PARALLEL_MIN_BYTES", 1)
+    monkeypatch.setattr(_stats_collect, "usable_cpus", lambda: 8)
+    lines = [
+        '192.0.2.9 - - [03/Feb/2021:23:59:%02d +0000] "GET /p HTTP/1.1" 200 5 "-" "UA"\n' % s for s in range(50, 60)
+    ]
+    lines += ['192.0.2.9 - - [04/Feb/2021:00:00:%02d +0000] "GET /p HTTP/1.1" 200 5 "-" "UA"\n' % s for s in range(10)]
+    (tmp_path / "access.log").write_text("".join(lines))
+    result, _state, _warnings = run(access_logs=[str(tmp_path / "access.log")], detectors=["flood"], workers=workers)
+    assert charged(result, "flood") == Counter({"192.0.2.9": 17})  # all but the first 3 requests
+    assert dict((day, v["offenses"]) for day, v in result["days"].items()) == {"2021-02-03": 7, "2021-02-04": 10}
 
 
 def test_flood_spans_blocks_and_files(tmp_path):
@@ -836,6 +857,46 @@ def test_property_clients_per_day_are_distinct_whatever_order_the_logs_come_in(
         (day, len(v)) for day, v in expected.items()
     )
     assert sum(v["hits"] for v in result["days"].values()) == len(rows)
+
+
+@pytest.mark.parametrize(
+    "zone, utc_times",
+    [
+        # Summer time starts at 01:00 UTC (02:00 CET -> 03:00 CEST) and ends at 01:00 UTC
+        ("Europe/Berlin", ["2021-03-27 23:30", "2021-03-28 00:59", "2021-03-28 01:00", "2021-03-28 21:30"]),
+        ("Europe/Berlin", ["2021-10-30 22:30", "2021-10-31 00:59", "2021-10-31 01:00", "2021-10-31 22:30"]),
+        ("America/New_York", ["2021-03-14 05:00", "2021-03-14 07:30", "2021-03-15 03:59", "2021-03-15 04:00"]),
+        # The clock goes from 00:00 to 01:00 (that day has no midnight) and back from 00:00 to 23:00
+        ("America/Santiago", ["2021-09-05 04:00", "2021-09-06 02:30", "2021-09-06 03:00"]),
+        ("America/Santiago", ["2021-04-03 03:00", "2021-04-04 02:59", "2021-04-04 03:30"]),
+        ("Australia/Lord_Howe", ["2021-04-03 13:00", "2021-04-03 14:59", "2021-04-03 15:00", "2021-04-04 13:29"]),
+    ],
+)
+def test_a_day_with_a_clock_change_is_one_day(tmp_path, zone, utc_times):
+    """On the day the clocks change, every line of the day is counted on that one day: its hits, its
+    clients and its offences (access lines, in UTC, and error-log lines, in local time)."""
+    os.environ["TZ"] = zone  # the utc fixture sets TZ back
+    time.tzset()
+    epochs = [calendar.timegm(time.strptime(t, "%Y-%m-%d %H:%M")) for t in utc_times]
+    access, errors = [], []
+    for k, e in enumerate(epochs):
+        stamp = time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(e))
+        access.append('192.0.2.%d - - [%s] "GET /.env HTTP/1.1" 404 9 "-" "UA"\n' % (k + 1, stamp))
+        local = time.strftime("%a %b %d %H:%M:%S.000000 %Y", time.localtime(e))
+        errors.append(
+            "[%s] [cgid:error] [pid 5:tid 6] [client 198.51.100.%d:4321] AH01264: script not found or unable"
+            " to stat: /usr/lib/cgi-bin/x.cgi\n" % (local, k + 1)
+        )
+    (tmp_path / "access.log").write_text("".join(access))
+    (tmp_path / "error.log").write_text("".join(errors))
+    result, _state, _warnings = run(
+        access_logs=[str(tmp_path / "access.log")], error_logs=[str(tmp_path / "error.log")]
+    )
+    dates = Counter(time.strftime("%Y-%m-%d", time.localtime(e)) for e in epochs)
+    assert len(dates) < len(epochs)  # the day of the change holds several lines
+    expected = dict((day, {"hits": n, "offenses": 2 * n, "clients": 2 * n}) for day, n in dates.items())
+    assert result["days"] == expected
+    assert result["summary"]["matched"] == 2 * len(epochs)
 
 
 @pytest.mark.parametrize("workers", [1, 2, 3])
