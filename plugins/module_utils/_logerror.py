@@ -241,7 +241,8 @@ def read_fail2ban_db(path, since=None, until=None):
     ``bantime``/``bancount`` and the ``bips`` table of current bans, which is not needed here).
     Raises ``sqlite3.Error`` or ``OSError`` with the reason.
     """
-    uri = "file:%s?mode=ro" % path.replace("?", "%3f").replace("#", "%23")
+    # a URI: "%" first, as every escape starts with it
+    uri = "file:%s?mode=ro" % path.replace("%", "%25").replace("?", "%3f").replace("#", "%23")
     conn = sqlite3.connect(uri, uri=True)
     try:
         sql = "SELECT timeofban, jail, ip FROM bans"

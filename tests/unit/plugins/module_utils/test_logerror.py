@@ -317,6 +317,13 @@ def test_read_fail2ban_db(tmp_path, schema):
     assert db.read_bytes() == before  # opened read-only
 
 
+@pytest.mark.parametrize("name", ["f2b%20db.sqlite3", "f2b%3f?#.sqlite3", "f2b db.sqlite3"])
+def test_read_fail2ban_db_at_a_path_with_uri_characters(tmp_path, name):
+    """The path is given to SQLite as a URI: "%", "?" and "#" in it are the file's own characters."""
+    make_db(tmp_path / name, SCHEMA_011, [("sshd", "192.0.2.1", T)])
+    assert _logerror.read_fail2ban_db(str(tmp_path / name)) == [(T, "sshd", "192.0.2.1")]
+
+
 def test_read_fail2ban_db_errors(tmp_path):
     with pytest.raises(sqlite3.Error):
         _logerror.read_fail2ban_db(str(tmp_path / "missing.sqlite3"))
