@@ -235,7 +235,8 @@ options:
     default: 2
 notes:
   - Times are returned in ISO 8601 with the host's UTC offset. Error-log and fail2ban times carry no zone and
-    are read as host-local time.
+    are read as host-local time; a time in the hour that the clocks go back over happens twice and may be
+    read as either (an hour off, or half an hour in Lord Howe), as the line alone cannot tell.
   - Use C(%a) rather than C(%h) with C(HostnameLookups On); lines whose client is not an IP address are
     counted as malformed.
   - To keep memory bounded, per-client C(pages), C(referers) and C(statuses) are kept for the heaviest
