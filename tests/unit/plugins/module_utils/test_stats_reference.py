@@ -4,10 +4,12 @@
 """offender_stats against a reference: random access and error logs, read by the module in blocks of any
 size and by one to three processes, give what a plain line-by-line count of the same lines gives.
 
-The reference is written for clarity, not speed: every line is looked at on its own, a flood is counted over
-all requests of a client and path sorted by time, days are the host-local dates of ``time.localtime``. The
-logs are drawn around the days the clocks change, with rotated and gzipped parts, overlapping vhosts, an
-error log in Apache 2.4's and 2.2's layouts, IPv4-mapped clients and a ``since``/``until`` window.
+Access logs are written in the host's local time and offset (as Apache writes them), in the ``combined`` and
+``vhost_combined`` layouts and a custom one with an ISO time. The reference is written for clarity, not speed:
+every line is looked at on its own, a flood is counted over all requests of a client and path sorted by time,
+days are the host-local dates of ``time.localtime``. The logs are drawn around the days the clocks change,
+with rotated and gzipped parts, overlapping vhosts, an error log in Apache 2.4's and 2.2's layouts,
+IPv4-mapped clients and a ``since``/``until`` window.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -87,10 +89,23 @@ def _access_rows(rows, start, late_lines):
     return out
 
 
-def _access_line(row):
+# access_format -> how a line of it is written (the host's local time and offset, as Apache writes it)
+LAYOUTS = {
+    "combined": '%(client)s - - [%(clf)s] "GET %(path)s HTTP/1.1" %(status)d 12 "%(referer)s" "UA x"\n',
+    "vhost_combined": 'www.example.com:443 %(client)s - - [%(clf)s] "GET %(path)s HTTP/1.1" %(status)d 12'
+    ' "%(referer)s" "UA x"\n',
+    '%a %l %u [%{%Y-%m-%dT%H:%M:%S%z}t] "%r" %>s %b "%{Referer}i" "%{User-Agent}i" %D': "%(client)s - - [%(iso)s]"
+    ' "GET %(path)s HTTP/1.1" %(status)d 12 "%(referer)s" "UA x" 1234\n',
+}
+
+
+def _access_line(row, layout="combined"):
     client, epoch, path, status, referer = row
-    stamp = time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(epoch))
-    return '%s - - [%s] "GET %s HTTP/1.1" %d 12 "%s" "UA x"\n' % (client, stamp, path, status, referer)
+    local = time.localtime(epoch)
+    fields = dict(client=client, path=path, status=status, referer=referer)
+    fields["clf"] = time.strftime("%d/%b/%Y:%H:%M:%S %z", local)
+    fields["iso"] = time.strftime("%Y-%m-%dT%H:%M:%S%z", local)
+    return LAYOUTS[layout] % fields
 
 
 def _error_line(row):
@@ -240,6 +255,7 @@ def _write(path, rows, line):
     ),
     errors=st.lists(st.tuples(st.lists(error_row, max_size=60), st.integers(0, 300)), max_size=2),
     late_lines=st.booleans(),
+    layout=st.sampled_from(sorted(LAYOUTS)),
     window=st.tuples(st.none() | st.integers(0, 40000), st.none() | st.integers(0, 80000)),
     block=st.sampled_from([256, 1000, 4096, 1 << 20]),
     workers=st.sampled_from([1, 2, 3]),
@@ -250,6 +266,7 @@ def _write(path, rows, line):
     logs=[([("192.0.2.1", 0, "/", 200, "-", 0, 6)], 0, [])],
     errors=[],
     late_lines=False,
+    layout="combined",
     window=(None, None),
     block=1 << 20,
     workers=1,
@@ -260,12 +277,13 @@ def _write(path, rows, line):
     logs=[([("192.0.2.1", 0, "/", 200, "-", 0, 6), ("192.0.2.1", 0, "/", 200, "-", 0, 6)], 0, [])],
     errors=[],
     late_lines=False,
+    layout="combined",
     window=(None, None),
     block=256,
     workers=2,
 )
 def test_the_module_counts_what_a_line_by_line_reference_counts(  # noqa: PLR0917
-    tmp_path_factory, monkeypatch, zone, start, logs, errors, late_lines, window, block, workers
+    tmp_path_factory, monkeypatch, zone, start, logs, errors, late_lines, layout, window, block, workers
 ):
     monkeypatch.setattr(_logsource.read_blocks, "__defaults__", (0, None, block))
     monkeypatch.setattr(_stats_collect, "PARALLEL_MIN_BYTES", 1)
@@ -283,7 +301,7 @@ def test_the_module_counts_what_a_line_by_line_reference_counts(  # noqa: PLR091
             parts = [rows[a:b] for a, b in zip(bounds, bounds[1:])]
             for n, part in enumerate(reversed(parts)):
                 name = os.path.join(d, "v%d.log" % k) + (".%d" % n if n else "") + (".gz" if n >= 2 else "")
-                _write(name, part, _access_line)
+                _write(name, part, lambda row: _access_line(row, layout))
             patterns.append(os.path.join(d, "v%d.log*" % k))
         error_rows, error_paths = [], []
         for k, (rows, offset) in enumerate(errors):
@@ -301,7 +319,7 @@ def test_the_module_counts_what_a_line_by_line_reference_counts(  # noqa: PLR091
         result, _old, _state, _warnings = collect(
             dict(
                 access_logs=patterns,
-                access_format="combined",
+                access_format=layout,
                 error_logs=error_paths,
                 fail2ban_logs=[],
                 fail2ban_db=None,
