@@ -125,7 +125,10 @@ def _flood_times(times):
 
 def reference(logs, errors, since, until, flood):
     """What the module must return, counted line by line. ``logs``: access-log name -> rows."""
-    inside = lambda e: (since is None or e >= since) and (until is None or e < until)  # noqa: E731
+
+    def inside(epoch):
+        return (since is None or epoch >= since) and (until is None or epoch < until)
+
     hits, first, last = Counter(), {}, {}
     statuses, pages, referers = defaultdict(Counter), defaultdict(Counter), defaultdict(Counter)
     offences, day_clients, day_hits, day_offences = defaultdict(Counter), defaultdict(set), Counter(), Counter()
