@@ -234,11 +234,13 @@ def parse_fail2ban_line(line, cache=None):
     return epoch, m.group("jail"), m.group("action"), addr
 
 
-def read_fail2ban_db(path, since=None, until=None):
-    """Ban rows ``(epoch, jail, address)`` from fail2ban's SQLite database, opened read-only.
+def read_fail2ban_db(path, since=None, until=None, after=None):
+    """Ban rows ``(epoch, jail, address)`` from fail2ban's SQLite database, opened read-only, oldest first.
 
     Both schemas keep one row per ban in ``bans(jail, ip, timeofban, ...)`` (0.9.x; 0.11+ adds
     ``bantime``/``bancount`` and the ``bips`` table of current bans, which is not needed here).
+    ``after``: ``(epoch, pairs)``, the newest second a previous run read and the ``(jail, address)`` pairs it
+    read in that second; only later rows are returned (a ban added in that second since is one of them).
     Raises ``sqlite3.Error`` or ``OSError`` with the reason.
     """
     # a URI: "%" first, as every escape starts with it
@@ -253,13 +255,20 @@ def read_fail2ban_db(path, since=None, until=None):
         if until is not None:
             cond.append("timeofban < ?")
             args.append(int(until))
+        if after is not None:
+            cond.append("timeofban >= ?")
+            args.append(int(after[0]))
         if cond:
             sql += " WHERE " + " AND ".join(cond)
         rows = []
         for tob, jail, ip in conn.execute(sql + " ORDER BY timeofban", args):
             addr = normalize_address(str(ip))
-            if addr is not None and tob is not None:
-                rows.append((int(tob), str(jail), addr))
+            if addr is None or tob is None:
+                continue
+            row = (int(tob), str(jail), addr)
+            if after is not None and row[0] == after[0] and row[1:] in after[1]:
+                continue
+            rows.append(row)
         return rows
     finally:
         conn.close()

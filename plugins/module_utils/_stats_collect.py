@@ -560,6 +560,7 @@ def _collect(opts):
             foreign = info["lines"] >= 20 and unread == info["lines"]
             if kind != "fail2ban" and (info["malformed"] * 2 > info["lines"] or foreign):
                 warnings.append(_malformed_warning(kind, fmt_of.get(p.path), cfg, p, info, choices=len(formats)))
+    db_mark = None  # the newest ban read from fail2ban's database, for the state file
     if opts.get("fail2ban_db"):
         path = opts["fail2ban_db"]
         if not os.path.exists(path):
@@ -568,12 +569,24 @@ def _collect(opts):
                 raise CollectError(msg + " (missing=fail)")
             warnings.append(msg)
         else:
+            # With a state file, the bans up to the newest second the previous run read were counted then.
+            mark = state.get("fail2ban_db") if state else None
+            after = None
+            if isinstance(mark, dict) and mark.get("path") == path and isinstance(mark.get("time"), int):
+                after = (mark["time"], set(tuple(pair) for pair in mark.get("seen") or ()))
             try:
-                rows = read_fail2ban_db(path, cfg.since, cfg.until)
+                rows = read_fail2ban_db(path, cfg.since, cfg.until, after)
             except (sqlite3.Error, OSError) as exc:
                 raise SourceError(path, "cannot read fail2ban database: %s" % exc)
             for epoch, jail, addr in rows:
                 _ban(stats, epoch, jail, addr)
+            if rows:
+                newest = rows[-1][0]
+                seen = set(after[1]) if after is not None and after[0] == newest else set()
+                seen.update(row[1:] for row in rows if row[0] == newest)
+                after = (newest, seen)
+            if after is not None:
+                db_mark = {"path": path, "time": after[0], "seen": sorted(list(pair) for pair in after[1])}
             files_out.append(
                 {
                     "path": path,
@@ -615,4 +628,8 @@ def _collect(opts):
     }
     result["files"] = files_out
     new_state = {"version": STATE_VERSION, "files": new_entries}
+    if db_mark is None and state and state.get("fail2ban_db"):
+        db_mark = state["fail2ban_db"]  # the database was not read this time: what was read stays read
+    if db_mark is not None:
+        new_state["fail2ban_db"] = db_mark
     return result, state, new_state, warnings

@@ -164,6 +164,8 @@ options:
   state_file:
     description:
       - Remember what was read, for incremental runs. Its directory must exist.
+      - For the log files, the identity and offset of each; for O(fail2ban_db), the newest ban read (a later
+        run counts only the bans added since).
     type: path
   missing:
     description:

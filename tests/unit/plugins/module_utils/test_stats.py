@@ -778,6 +778,35 @@ def test_a_ban_in_log_and_database_counts_once(tmp_path):
     assert result["fail2ban"] == {"recidive": {"bans": 1}, "web": {"bans": 3, "unbans": 1}}
 
 
+def test_incremental_runs_count_each_ban_of_the_database_once(tmp_path):
+    """With state_file, a run counts the database's bans added since the previous run, also one added later
+    in the newest second that run read; a run with nothing new counts none and leaves the state as it was."""
+    db = tmp_path / "fail2ban.sqlite3"
+    conn = sqlite3.connect(str(db))
+    conn.execute("CREATE TABLE bans(jail TEXT NOT NULL, ip TEXT, timeofban INTEGER NOT NULL, data JSON)")
+
+    def add(*rows):
+        conn.executemany("INSERT INTO bans VALUES (?, ?, ?, '{}')", rows)
+        conn.commit()
+
+    def incremental():
+        result, old, new, _w = collect(options(fail2ban_db=str(db), state_file=str(tmp_path / "state.json")))
+        with open(str(tmp_path / "state.json"), "w") as fobj:
+            json.dump(new, fobj)
+        return charged(result, "fail2ban"), old == new
+
+    t0 = 1612347072  # 2021-02-03 10:11:12 UTC
+    add(("web", "192.0.2.1", t0), ("web", "192.0.2.2", t0 + 10))
+    assert incremental() == (Counter({"192.0.2.1": 1, "192.0.2.2": 1}), False)
+    add(("web", "192.0.2.3", t0 + 10), ("web", "192.0.2.1", t0 + 20))  # one in the newest second read before
+    assert incremental() == (Counter({"192.0.2.3": 1, "192.0.2.1": 1}), False)
+    assert incremental() == (Counter(), True)
+    conn.close()
+    # without a state file, every ban of the database
+    result, _state, _warnings = run(fail2ban_db=str(db))
+    assert charged(result, "fail2ban") == Counter({"192.0.2.1": 2, "192.0.2.2": 1, "192.0.2.3": 1})
+
+
 def test_one_client_across_access_error_and_fail2ban_logs_is_one_client(tmp_path):
     """The same address, written three ways in three logs, adds up under one key."""
     access = tmp_path / "access.log"
