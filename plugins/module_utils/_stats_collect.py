@@ -461,6 +461,17 @@ def _merge_child(stats, proc, conn, infos, ends):
         ends[key] = end_off
 
 
+def _db_mark(mark, path):
+    """``(second, {(jail, address)})`` of the state file's mark for the fail2ban database ``path``, or None
+    (no mark, another database's, or not what this module writes: the whole database is read then)."""
+    try:
+        if mark.get("path") == path and isinstance(mark["time"], int):
+            return mark["time"], set((str(jail), str(addr)) for jail, addr in mark.get("seen") or ())
+    except (AttributeError, KeyError, TypeError, ValueError):
+        pass
+    return None
+
+
 def collect(opts):
     """Run offender_stats over ``opts`` (the module parameters).
 
@@ -570,10 +581,7 @@ def _collect(opts):
             warnings.append(msg)
         else:
             # With a state file, the bans up to the newest second the previous run read were counted then.
-            mark = state.get("fail2ban_db") if state else None
-            after = None
-            if isinstance(mark, dict) and mark.get("path") == path and isinstance(mark.get("time"), int):
-                after = (mark["time"], set(tuple(pair) for pair in mark.get("seen") or ()))
+            after = _db_mark(state.get("fail2ban_db") if state else None, path)
             try:
                 rows = read_fail2ban_db(path, cfg.since, cfg.until, after)
             except (sqlite3.Error, OSError) as exc:

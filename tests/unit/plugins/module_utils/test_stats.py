@@ -802,6 +802,11 @@ def test_incremental_runs_count_each_ban_of_the_database_once(tmp_path):
     assert incremental() == (Counter({"192.0.2.3": 1, "192.0.2.1": 1}), False)
     assert incremental() == (Counter(), True)
     conn.close()
+    # a mark that is not what the module writes (edited by hand): the whole database, no traceback
+    for mark in ("x", {"path": str(db), "time": "1"}, {"path": str(db), "time": 1, "seen": [1, 2]}):
+        state = {"version": _stats_collect.STATE_VERSION, "files": [], "fail2ban_db": mark}
+        (tmp_path / "state.json").write_text(json.dumps(state))
+        assert sum(incremental()[0].values()) == 4
     # without a state file, every ban of the database
     result, _state, _warnings = run(fail2ban_db=str(db))
     assert charged(result, "fail2ban") == Counter({"192.0.2.1": 2, "192.0.2.2": 1, "192.0.2.3": 1})
