@@ -321,6 +321,20 @@ def plan(files, state):
     return out
 
 
+# What each field of a state file's file entry must be (as the module writes them; a field may be missing)
+_STATE_FIELDS = {
+    "path": str,
+    "kind": str,
+    "head": str,
+    "dev": int,
+    "ino": int,
+    "size": int,
+    "offset": int,
+    "mtime": (int, float),
+    "complete": bool,
+}
+
+
 def load_state(path):
     """Read the state file; a missing file is an empty state. Raises SourceError when unreadable."""
     try:
@@ -334,6 +348,18 @@ def load_state(path):
         raise SourceError(path, "not a valid state file (%s); remove it to start over" % exc)
     if not isinstance(data, dict) or data.get("version") != STATE_VERSION:
         raise SourceError(path, "unknown state file version; remove it to start over")
+    files = data.get("files", [])
+    if not isinstance(files, list) or not all(isinstance(entry, dict) for entry in files):
+        raise SourceError(path, 'not a valid state file ("files" is not a list of objects); remove it to start over')
+    for number, entry in enumerate(files, 1):
+        for key, kinds in _STATE_FIELDS.items():
+            value = entry.get(key)
+            if key in entry and (not isinstance(value, kinds) or (kinds is int and value < 0)):
+                raise SourceError(
+                    path,
+                    "not a valid state file (file entry %d: %s is %s); remove it to start over"
+                    % (number, key, json.dumps(value)),
+                )
     return data
 
 

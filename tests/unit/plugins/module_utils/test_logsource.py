@@ -226,6 +226,20 @@ def test_state_roundtrip_and_errors(tmp_path):
     path.write_text('{"version": 99}')
     with pytest.raises(src.SourceError, match="version"):
         src.load_state(str(path))
+    for files in (
+        '"x"',
+        "null",
+        '["x"]',
+        "[null]",
+        '{"a": 1}',
+        '[{"path": 1}]',
+        '[{"offset": -5}]',
+        '[{"mtime": "x"}]',
+    ):
+        # edited by hand: an error, not a traceback
+        path.write_text('{"version": %d, "files": %s}' % (src.STATE_VERSION, files))
+        with pytest.raises(src.SourceError, match="not a valid state file"):
+            src.load_state(str(path))
 
 
 @pytest.mark.parametrize("offset, expected", [(0, 0), (1, 4), (3, 4), (4, 4), (5, 8), (8, 8), (11, 12), (12, 12)])
