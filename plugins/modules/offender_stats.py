@@ -134,15 +134,15 @@ options:
         required: true
   tripwire_paths:
     description:
-      - Request paths (exact, without query) that no legitimate client asks for, such as C(/wp-login.php) on
-        a site without WordPress or a retired CGI. Every request for one is an offence.
+      - Request paths (exact, without query, starting with C(/)) that no legitimate client asks for, such as
+        C(/wp-login.php) on a site without WordPress or a retired CGI. Every request for one is an offence.
     type: list
     elements: str
     default: []
   tripwire_markers:
     description:
       - Texts that a web application writes into the error log on purpose; a line whose message holds one
-        is an offence of V(tripwire) charged to the line's client.
+        is an offence of V(tripwire) charged to the line's client. Not empty or blank.
     type: list
     elements: str
     default: []
@@ -514,6 +514,17 @@ def validate(module, params):
     for w in p["flood_windows"]:
         if w["seconds"] <= 0 or w["requests"] < 1:
             module.fail_json(msg="flood_windows: %r needs seconds > 0 and requests >= 1" % (w,))
+    for path in p["tripwire_paths"]:
+        if not path.startswith("/"):
+            module.fail_json(
+                msg="tripwire_paths: %r is not a request path (one starts with /, as /wp-login.php)" % path
+            )
+    for marker in p["tripwire_markers"]:
+        if not marker.strip():
+            module.fail_json(msg="tripwire_markers: %r would be found in every error-log line" % marker)
+    for status in p["script_statuses"]:
+        if not 100 <= status <= 599:
+            module.fail_json(msg="script_statuses: %d is not an HTTP status (100-599)" % status)
     for pfx in p["prefixes"]:
         if not 1 <= pfx <= 32:
             module.fail_json(msg="prefixes: %d is not an IPv4 prefix length (1-32)" % pfx)

@@ -147,6 +147,13 @@ def test_state_file_incremental_and_check_mode(tmp_path):
         ({"access_logs": ["/etc/hostname"], "workers": 0}, "workers must be between 1 and 64, got 0"),
         ({"access_logs": ["/etc/hostname"], "sample_lines": -1}, "sample_lines must be 0 (off) or more"),
         ({"access_logs": ["/etc/hostname"], "top_day_pages": -1}, "top_day_pages must be 0 (off) or more"),
+        (
+            {"access_logs": ["/etc/hostname"], "tripwire_paths": ["wp-login.php"]},
+            "'wp-login.php' is not a request path",
+        ),
+        ({"access_logs": ["/etc/hostname"], "tripwire_paths": [""]}, "'' is not a request path"),
+        ({"access_logs": ["/etc/hostname"], "tripwire_markers": [" "]}, "would be found in every error-log line"),
+        ({"access_logs": ["/etc/hostname"], "script_statuses": [99]}, "99 is not an HTTP status (100-599)"),
         ({}, "nothing to read"),
         ({"detectors": ["bogus"], "access_logs": ["/etc/hostname"]}, "detectors"),
     ],
