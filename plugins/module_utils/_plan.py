@@ -81,7 +81,10 @@ def parse_time(text):
     if not match:
         raise PlanError("cannot read the time %r (use ISO 8601 like 2026-01-02T03:04:05Z or epoch seconds)" % (text,))
     year, month, day, hour, minute, second = (int(g or 0) for g in match.group(1, 2, 3, 4, 5, 6))
-    stamp = datetime.datetime(year, month, day, hour, minute, second)
+    try:
+        stamp = datetime.datetime(year, month, day, hour, minute, second)
+    except ValueError as exc:
+        raise PlanError("cannot read the time %r: %s" % (text, exc))
     seconds = int((stamp - datetime.datetime(1970, 1, 1)).total_seconds())
     zone = match.group(7)
     if zone and zone not in ("Z", "z"):
@@ -126,6 +129,16 @@ def _tmax(a, b):
     if b is None or _not_later(b, a):
         return a
     return b
+
+
+def _count(value):
+    """A count from the statistics: a number, or 0 for what is not one (a server's result is not trusted blindly)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError, OverflowError):
+        return 0
 
 
 def _offense_count(value):
@@ -241,7 +254,7 @@ class Fleet:
                     self.bad_addresses += 1
                     continue
             if isinstance(info, dict):
-                hits = info.get("hits") or 0
+                hits = _count(info.get("hits"))
                 off = info.get("offenses")
                 if isinstance(off, dict):
                     try:
@@ -257,7 +270,7 @@ class Fleet:
                 if last is not None and not isinstance(last, str):
                     last = _time_text(last)
             else:
-                hits, offenses, first, last = info or 0, 0, None, None
+                hits, offenses, first, last = _count(info), 0, None, None
             table = table4 if version == 4 else addrs[6]
             entry = table.get(value)
             if entry is None:
@@ -291,12 +304,12 @@ class Fleet:
             if nversion != version or not isinstance(info, dict):
                 continue
             key = start >> shift
-            hits = info.get("hits") or 0
+            hits = _count(info.get("hits"))
             offenses = _offense_count(info.get("offenses"))
             hosts = info.get("hosts") or 0
             offending = info.get("offending_hosts") or 0
-            hosts = hosts if isinstance(hosts, int) else len(hosts)
-            offending = offending if isinstance(offending, int) else len(offending)
+            hosts = len(hosts) if isinstance(hosts, (list, dict)) else _count(hosts)
+            offending = len(offending) if isinstance(offending, (list, dict)) else _count(offending)
             agg = ntable.get(key)
             if agg is None:
                 ntable[key] = [hits, offenses, hosts, offending, bit]
@@ -490,7 +503,81 @@ def load_state(path):
         raise PlanError("%s is not a blocklist state file (no 'entries' mapping)" % path)
     for key, value in empty.items():
         state.setdefault(key, value)
+    problem = _state_problem(state)
+    if problem:
+        raise PlanError(
+            "%s is not a blocklist state file as this module writes it: %s (the previous version is kept as %s.prev)"
+            % (path, problem, path)
+        )
     return state
+
+
+# The fields of a state file's entries and unbans, and what each must be (a field may be missing)
+_TEXT = (str, type(None))
+_ENTRY_FIELDS = {
+    "reason": str,
+    "hits": int,
+    "offenses": int,
+    "hosts": int,
+    "servers": list,
+    "first_seen": _TEXT,
+    "last_seen": _TEXT,
+    "added": _TEXT,
+    "confirmed": _TEXT,
+    "expires": _TEXT,
+    "manual": (dict, type(None)),
+}
+_UNBAN_FIELDS = {"by": _TEXT, "at": _TEXT, "comment": _TEXT, "expires": _TEXT}
+_TIMES = ("first_seen", "last_seen", "added", "confirmed", "expires", "at")
+
+
+def _fields_problem(where, item, fields):
+    if not isinstance(item, dict):
+        return "%s is %s, not a mapping" % (where, json.dumps(item))
+    for key, kinds in fields.items():
+        if key not in item:
+            continue
+        value = item[key]
+        if not isinstance(value, kinds) or (kinds is int and isinstance(value, bool)):
+            return "%s.%s is %s" % (where, key, json.dumps(value))
+        if key in _TIMES and value is not None:
+            try:
+                parse_time(value)
+            except PlanError:
+                return "%s.%s is %s, not a time" % (where, key, json.dumps(value))
+    return None
+
+
+def _state_problem(state):
+    """What is wrong with a loaded state file (None: nothing), as ``where is what``."""
+    for name, fields in (("entries", _ENTRY_FIELDS), ("unbanned", _UNBAN_FIELDS)):
+        table = state[name]
+        if not isinstance(table, dict):
+            return "%s is %s, not a mapping" % (name, json.dumps(table))
+        for cidr, item in table.items():
+            problem = _fields_problem("%s[%s]" % (name, json.dumps(cidr)), item, fields)
+            if problem:
+                return problem
+            if name == "unbanned":
+                try:
+                    _cidr.parse_cidr(cidr)
+                except _cidr.CidrError:
+                    return "unbanned[%s] is not an address or network" % json.dumps(cidr)
+        for cidr, item in table.items():
+            servers = item.get("servers", [])
+            if not all(isinstance(server, str) for server in servers):
+                return "%s[%s].servers is %s" % (name, json.dumps(cidr), json.dumps(servers))
+            manual = item.get("manual") or {}
+            problem = _fields_problem("%s[%s].manual" % (name, json.dumps(cidr)), manual, _UNBAN_FIELDS)
+            if problem:
+                return problem
+    blocklist = state["blocklist"]
+    if not isinstance(blocklist, dict) or not all(
+        isinstance(blocklist.get(family, []), list) and all(isinstance(c, str) for c in blocklist.get(family, []))
+        for family in ("ipv4", "ipv6")
+    ):
+        return "blocklist is %s, not {ipv4: [networks], ipv6: [networks]}" % json.dumps(blocklist)
+    return None
 
 
 def save_state(path, state):

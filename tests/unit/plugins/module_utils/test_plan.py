@@ -7,6 +7,7 @@ __metaclass__ = type
 
 import json
 import os
+import re
 
 import pytest
 from hypothesis import given, settings
@@ -300,11 +301,26 @@ def test_state_file_atomic_and_previous_kept(tmp_path):
     assert [n for n in os.listdir(str(tmp_path / "sub")) if n.endswith(".tmp")] == []
 
 
-@pytest.mark.parametrize("content, message", [("{not json", "cannot read"), ('{"x": 1}', "not a blocklist state")])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("{not json", "cannot read"),
+        ('{"x": 1}', "not a blocklist state"),
+        # edited by hand: an error that names the field, not a traceback
+        ('{"entries": {"203.0.113.0/24": null}}', 'entries["203.0.113.0/24"] is null, not a mapping'),
+        ('{"entries": {"203.0.113.0/24": {"hits": "x"}}}', 'entries["203.0.113.0/24"].hits is "x"'),
+        ('{"entries": {"203.0.113.0/24": {"expires": "soon"}}}', '.expires is "soon", not a time'),
+        ('{"entries": {"203.0.113.0/24": {"servers": [1]}}}', ".servers is [1]"),
+        ('{"entries": {"203.0.113.0/24": {"manual": {"at": 5}}}}', ".manual.at is 5"),
+        ('{"entries": {}, "unbanned": {"x": {}}}', 'unbanned["x"] is not an address or network'),
+        ('{"entries": {}, "unbanned": []}', "unbanned is [], not a mapping"),
+        ('{"entries": {}, "blocklist": {"ipv4": "1.2.3.4"}}', "blocklist is"),
+    ],
+)
 def test_corrupt_state_file(tmp_path, content, message):
     path = tmp_path / "state.json"
     path.write_text(content)
-    with pytest.raises(_plan.PlanError, match=message):
+    with pytest.raises(_plan.PlanError, match=re.escape(message)):
         _plan.load_state(str(path))
 
 
@@ -374,6 +390,28 @@ def test_parse_duration_rejects(value):
 )
 def test_parse_time(text, epoch):
     assert _plan.parse_time(text) == epoch
+
+
+@pytest.mark.parametrize("text", ["2026-13-01", "2026-02-30T00:00:00Z", "yesterday"])
+def test_parse_time_refuses_what_is_not_a_time(text):
+    with pytest.raises(_plan.PlanError, match="cannot read the time %r" % text):
+        _plan.parse_time(text)
+
+
+def test_counts_of_a_server_that_are_not_numbers_count_nothing():
+    """A result that offender_stats did not write (hits as text, a client that is not a mapping, a network's
+    counts that are not numbers) is planned without a traceback: what is not a number counts 0."""
+    clients = {"203.0.113.%d" % i: client(2, 1) for i in range(1, 40)}
+    clients["203.0.113.200"] = dict(client(2, 1), hits="many")
+    clients["203.0.113.201"] = "x"
+    plan, _state = _plan.build_plan({"web1": stats(clients)}, protection(special=False), OPTS, now=T0)
+    assert [e["cidr"] for e in plan["entries"]] == ["203.0.113.0/24"]  # 39 clients with 2 hits each
+    # the server's own network table is what counts for its /24: with no number in it, nothing is planned
+    bad_table = {"24": {"203.0.113.0/24": {"hits": "x", "hosts": 1.5, "offending_hosts": None}}}
+    plan, _state = _plan.build_plan(
+        {"web1": stats(clients, networks=bad_table)}, protection(special=False), OPTS, now=T0
+    )
+    assert plan["entries"] == []
 
 
 @settings(max_examples=60, deadline=None)
