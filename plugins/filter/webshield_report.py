@@ -15,6 +15,7 @@ import datetime
 import io
 import ipaddress
 import json
+import math
 import re
 from collections.abc import Mapping
 
@@ -88,20 +89,25 @@ def _text(value, limit=_MAX_TEXT):
     return value
 
 
+def _seq(value):
+    """``value`` when it is a list or tuple, else an empty list (a result not written by the collection)."""
+    return value if isinstance(value, (list, tuple)) else []
+
+
 def _int(value):
     if isinstance(value, bool):
         return int(value)
     if isinstance(value, int):
         return value
     if isinstance(value, float):
-        return int(value)
+        return int(value) if math.isfinite(value) else 0
     if isinstance(value, (list, tuple, set)):
         return len(value)
     if isinstance(value, Mapping):
         return sum(_int(v) for v in value.values())
     try:
         return int(str(value).strip() or 0)
-    except ValueError:
+    except (ValueError, OverflowError):
         return 0
 
 
@@ -222,7 +228,7 @@ class _Blocklist:
         listed = []
         if isinstance(raw, Mapping):
             for family in ("ipv4", "ipv6"):
-                listed.extend(_pairs(raw.get(family) or [], _ENTRY_KEYS, "hits"))
+                listed.extend(_pairs(_seq(raw.get(family)), _ENTRY_KEYS, "hits"))
         else:
             listed = _pairs(raw, _ENTRY_KEYS, "hits")
         self.pushed = [cidr for cidr, _item in listed]
@@ -235,7 +241,7 @@ class _Blocklist:
             items = listed
         evidence = dict(plan.get("evidence")) if isinstance(plan.get("evidence"), Mapping) else {}
         self.excluded = []
-        for item in plan.get("excluded") or []:
+        for item in _seq(plan.get("excluded")):
             if isinstance(item, Mapping):
                 why = item.get("why", [])
                 self.excluded.append(
@@ -244,7 +250,7 @@ class _Blocklist:
                         "why": ", ".join(_text(w, 60) for w in why)
                         if isinstance(why, (list, tuple))
                         else _text(why, 200),
-                        "protected": [_text(p, 60) for p in item.get("protected") or []][:20],
+                        "protected": [_text(p, 60) for p in _seq(item.get("protected"))][:20],
                     }
                 )
         self.expired = sorted({_text(x, 60) for x in self._cidrs(plan.get("expired"))})
@@ -378,7 +384,7 @@ class _Scope:
             row = self.jails.setdefault(jail, {"bans": 0, "unbans": 0, "found": 0})
             for key in row:
                 row[key] += _int(item.get(key, 0))
-        for item in result.get("files") or [] if server is None else []:
+        for item in _seq(result.get("files")) if server is None else []:
             if isinstance(item, Mapping):
                 self.files.append(
                     {
@@ -446,7 +452,7 @@ class _Scope:
             if server is not None:
                 row["servers"].add(_text(server, 200))
             else:
-                row["servers"].update(item.get("servers") or [])
+                row["servers"].update(_text(s, 200) for s in _seq(item.get("servers")))
         networks = result.get("networks") if isinstance(result.get("networks"), Mapping) else {}
         for prefix, table in networks.items():
             for cidr, item in _pairs(table, ("cidr", "network")):
@@ -729,7 +735,7 @@ def webshield_report(
         if result.get("failed") or ("msg" in result and "summary" not in result and "clients" not in result):
             warnings.append("%s: offender_stats failed: %s" % (_text(server, 200), _text(result.get("msg", ""), 500)))
             continue
-        for warning in list(result.get("warnings") or []) + list(result.get("warnings_list") or []):
+        for warning in list(_seq(result.get("warnings"))) + list(_seq(result.get("warnings_list"))):
             warnings.append("%s: %s" % (_text(server, 200), _text(warning, 500)))
         scope = _Scope()
         scope.add(None, result, lines)

@@ -173,6 +173,23 @@ def test_bad_host_results_become_warnings(result, warning):
     assert any(warning in w and w.startswith("web1: ") for w in model["warnings"])
 
 
+def test_values_of_other_shapes_make_a_report_not_a_traceback():
+    """Results and plans not written by the collection (a number where a list belongs, NaN or infinite
+    counts) are shown as far as they go."""
+    result = stats(
+        clients={"192.0.2.1": client(float("nan"), {"flood": float("inf")}, servers=5)},
+        files=3.5,
+        warnings="not a list",
+        summary={"lines": float("inf"), "files": 1},
+    )
+    plan = {"blocklist": {"ipv4": 7}, "excluded": 1, "entries": [{"cidr": "192.0.2.0/24", "hits": float("nan")}]}
+    model = mod.webshield_report({"web1": result}, plan)
+    fleet = model["scopes"][0]
+    assert fleet["clients"][0]["address"] == "192.0.2.1" and fleet["clients"][0]["hits"] == 0
+    assert model["blocklist"]["entries"][0]["hits"] == 0
+    json.dumps(model)
+
+
 def test_unparsable_blocklist_entry_is_warned():
     model = mod.webshield_report({}, {"blocklist": ["not-a-network"]})
     assert model["blocklist"]["entries"][0]["cidr"] == "not-a-network"
