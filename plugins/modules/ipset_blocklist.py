@@ -89,7 +89,8 @@ options:
     type: int
   nft_table:
     description:
-      - The nftables table (family C(inet)) holding the sets and the chain.
+      - The nftables table (family C(inet)) holding the sets and the chain. A letter or C(_) first, then letters,
+        digits, C(_), C(-) or C(.); with O(backend=nftables), O(name) and O(name6) start the same way.
     type: str
     default: webshield
   nft_priority:
@@ -252,6 +253,9 @@ FAMILIES = {"ipv4": (4,), "ipv6": (6,), "both": (4, 6)}
 FAMILY_NAME = {4: "ipv4", 6: "ipv6"}
 MAX_LISTED = 1000  # added/removed lists are cut here (the totals and the diff stay complete)
 NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,27}$")
+# nftables names (table, sets, chains) are identifiers there: they start with a letter or "_" (a text such as
+# "x { } ; flush ruleset" would be nft syntax of its own in the script the module loads)
+NFT_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
 PATHS = {
     "Debian": {
         "ipset": "/etc/iptables/ipsets",
@@ -384,6 +388,13 @@ class Blocklist:
                     "set name %r is not valid: use at most 27 letters, digits, '_', '-' or '.'" % name,
                     hint="ipset names are limited to 31 characters and a temporary '-new' suffix is added",
                 )
+        if self.p["backend"] == "nftables":
+            for what, name in [("nft_table", self.p["nft_table"])] + [("set name", self.names[v]) for v in (4, 6)]:
+                if not NFT_NAME_RE.match(name):
+                    self.fail(
+                        "%s %r is not a valid nftables name: start with a letter or '_', then letters, digits, "
+                        "'_', '-' or '.'" % (what, name)
+                    )
         ranges, errors = nf.split_entries(self.p["entries"])
         if errors:
             self.fail(

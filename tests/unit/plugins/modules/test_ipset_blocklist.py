@@ -366,6 +366,11 @@ def test_absent():
         ({"entries": [], "chain": "MISSING"}, "-S MISSING failed"),
         ({"entries": ["1.1.1.1", "1.1.1.3"], "maxelem": 1}, "do not fit in maxelem 1"),
         ({"entries": [], "backend": "nftables", "chain": "OUTPUT"}, "cannot be used with backend=nftables"),
+        (
+            {"entries": [], "backend": "nftables", "nft_table": "x { } ; flush ruleset ; table inet y"},
+            "nft_table 'x { } ; flush ruleset ; table inet y' is not a valid nftables name",
+        ),
+        ({"entries": [], "backend": "nftables", "name": "1block"}, "set name '1block' is not a valid nftables name"),
     ],
 )
 def test_failures(params, message):
