@@ -148,10 +148,7 @@ def _offense_count(value):
             if isinstance(n, int):
                 total += n
         return total
-    try:
-        return int(value or 0)
-    except (TypeError, ValueError):
-        return 0
+    return _count(value)
 
 
 def normalize_levels(levels, broadest_prefix=16, broadest_prefix6=48):
@@ -555,20 +552,20 @@ def _state_problem(state):
         if not isinstance(table, dict):
             return "%s is %s, not a mapping" % (name, json.dumps(table))
         for cidr, item in table.items():
-            problem = _fields_problem("%s[%s]" % (name, json.dumps(cidr)), item, fields)
+            where = "%s[%s]" % (name, json.dumps(cidr))
+            problem = _fields_problem(where, item, fields)
             if problem:
                 return problem
             if name == "unbanned":
                 try:
                     _cidr.parse_cidr(cidr)
                 except _cidr.CidrError:
-                    return "unbanned[%s] is not an address or network" % json.dumps(cidr)
-        for cidr, item in table.items():
+                    return "%s is not an address or network" % where
+                continue
             servers = item.get("servers", [])
             if not all(isinstance(server, str) for server in servers):
-                return "%s[%s].servers is %s" % (name, json.dumps(cidr), json.dumps(servers))
-            manual = item.get("manual") or {}
-            problem = _fields_problem("%s[%s].manual" % (name, json.dumps(cidr)), manual, _UNBAN_FIELDS)
+                return "%s.servers is %s" % (where, json.dumps(servers))
+            problem = _fields_problem(where + ".manual", item.get("manual") or {}, _UNBAN_FIELDS)
             if problem:
                 return problem
     blocklist = state["blocklist"]

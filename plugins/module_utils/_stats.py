@@ -409,10 +409,11 @@ class Stats:
         if self.tmax is None or epoch > self.tmax:
             self.tmax = epoch
 
-    def offend(self, client, detector, epoch, n=1):
-        self.off[(client, detector, local_day(epoch) if epoch is not None else None)] += n
-        self.offcount[client] += n
-        self.matched += n
+    def offend(self, client, detector, epoch):
+        """One offence of ``client`` at ``epoch`` (None: a time not known)."""
+        self.off[(client, detector, local_day(epoch) if epoch is not None else None)] += 1
+        self.offcount[client] += 1
+        self.matched += 1
 
     def offend_at(self, client, detector, epochs):
         """One offence of ``client`` at each of ``epochs``, each on its own day."""

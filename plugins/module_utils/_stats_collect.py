@@ -571,7 +571,8 @@ def _collect(opts):
             foreign = info["lines"] >= 20 and unread == info["lines"]
             if kind != "fail2ban" and (info["malformed"] * 2 > info["lines"] or foreign):
                 warnings.append(_malformed_warning(kind, fmt_of.get(p.path), cfg, p, info, choices=len(formats)))
-    db_mark = None  # the newest ban read from fail2ban's database, for the state file
+    # The newest ban read from fail2ban's database, for the state file (kept as it was when it is not read)
+    db_mark = state.get("fail2ban_db") if state else None
     if opts.get("fail2ban_db"):
         path = opts["fail2ban_db"]
         if not os.path.exists(path):
@@ -581,7 +582,7 @@ def _collect(opts):
             warnings.append(msg)
         else:
             # With a state file, the bans up to the newest second the previous run read were counted then.
-            after = _db_mark(state.get("fail2ban_db") if state else None, path)
+            after = _db_mark(db_mark, path)
             try:
                 rows = read_fail2ban_db(path, cfg.since, cfg.until, after)
             except (sqlite3.Error, OSError) as exc:
@@ -592,9 +593,7 @@ def _collect(opts):
                 newest = rows[-1][0]
                 seen = set(after[1]) if after is not None and after[0] == newest else set()
                 seen.update(row[1:] for row in rows if row[0] == newest)
-                after = (newest, seen)
-            if after is not None:
-                db_mark = {"path": path, "time": after[0], "seen": sorted(list(pair) for pair in after[1])}
+                db_mark = {"path": path, "time": newest, "seen": sorted(list(pair) for pair in seen)}
             files_out.append(
                 {
                     "path": path,
@@ -636,8 +635,6 @@ def _collect(opts):
     }
     result["files"] = files_out
     new_state = {"version": STATE_VERSION, "files": new_entries}
-    if db_mark is None and state and state.get("fail2ban_db"):
-        db_mark = state["fail2ban_db"]  # the database was not read this time: what was read stays read
     if db_mark is not None:
         new_state["fail2ban_db"] = db_mark
     return result, state, new_state, warnings
