@@ -13,7 +13,7 @@ root=$PWD
 log() { printf '[setup] %s\n' "$*"; }
 
 APT_PACKAGES=(podman runc debootstrap uidmap slirp4netns fuse-overlayfs apache2 fail2ban python3-systemd
-  iptables ipset nftables iproute2 curl iprange sqlite3 mawk chromium make git gzip)
+  iptables ipset nftables iproute2 curl iprange sqlite3 mawk chromium make git gzip zstd)
 PY=${WEBSHIELD_PYTHON:-}
 if [ -z "$PY" ]; then
   for c in python3.11 python3.12 python3; do

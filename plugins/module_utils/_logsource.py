@@ -5,9 +5,10 @@
 
 Rotated files are ordered oldest first: ``access.log.3.gz``, ``access.log.2``, ``access.log.1``,
 ``access.log``; ``access_log-20250101``, ``access_log-20250102``, ``access_log``. Compressed rotations
-(``.gz``, ``.bz2``, ``.xz``: what logrotate's ``compresscmd`` may write) are read decompressed; their
-offsets count uncompressed bytes. ``.zst`` cannot be read by Python's standard library and is refused
-with the reason.
+(``.gz``, ``.bz2``, ``.xz``, ``.zst``: what logrotate's ``compresscmd`` may write) are read decompressed;
+their offsets count uncompressed bytes. Python's standard library has no zstd reader before 3.14, so
+``.zst`` files are decompressed by the host's ``zstd`` program; without one they are refused with the
+reason.
 
 The state file remembers, per file, its identity (device, inode, SHA-1 of the first line) and the
 offset after the last complete line read. On the next run a file is matched to a remembered entry
@@ -31,7 +32,9 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import struct
+import subprocess
 import tempfile
 import zlib
 
@@ -81,7 +84,9 @@ def is_compressed(path):
 # logs, with more varied user agents, a little less); read by offender_stats as blocklist_push asks, one
 # process: 6.5 s CPU plain, about as much from .gz and .xz, 11.0 s from .bz2 (decompressing alone: 0.5 s,
 # 4.7 s, 1.1 s). A gzip file's own trailer gives its log bytes (see read_work).
-_WORK = {".gz": (10.0, 1.05), ".bz2": (16.0, 1.6), ".xz": (15.0, 1.1)}
+# zstd -3 (its default) compresses that log 9.7x; the zstd program decompresses it in 0.25 s, beside the reader
+# (logrotate pipes the log through it, so the frame does not record the log's length).
+_WORK = {".gz": (10.0, 1.05), ".bz2": (16.0, 1.6), ".xz": (15.0, 1.1), ".zst": (10.0, 1.05)}
 
 
 def read_work(path, size, start):
@@ -90,7 +95,7 @@ def read_work(path, size, start):
     ext = compression(path)
     if ext is None:
         return max(size - start, 0)
-    ratio, cost = _WORK.get(ext, (10.0, 1.0))
+    ratio, cost = _WORK[ext]
     logged = size * ratio
     if ext == ".gz" and size >= 18:
         # gzip ends with the length of its data modulo 2**32 (of the last member: logrotate writes one)
@@ -139,17 +144,72 @@ def discover(patterns):
     return files, missing
 
 
+# Where the zstd program is looked for besides PATH (a module's PATH may be short).
+_ZSTD_DIRS = ("/usr/local/bin", "/usr/bin", "/bin")
+
+
+def zstd_program():
+    """The path of the host's zstd program, or None."""
+    dirs = [d for d in os.environ.get("PATH", "").split(os.pathsep) if d] + list(_ZSTD_DIRS)
+    return shutil.which("zstd", path=os.pathsep.join(dirs))
+
+
+class _ZstdReader:
+    """A ``.zst`` log decompressed by the zstd program, read like a file (``read``, ``close``).
+
+    The program's failure (corrupt or truncated data) is raised as an OSError without errno when the
+    stream ends, with the program's message. Closing before the end stops the program."""
+
+    def __init__(self, program, path):
+        self.proc = subprocess.Popen(
+            [program, "-d", "-c", "-q", "--", path],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        self.ended = False
+
+    def read(self, size=-1):
+        data = self.proc.stdout.read(size)
+        if not data and size != 0 and not self.ended:
+            self.ended = True
+            message = self.proc.stderr.read().decode("utf-8", "replace").strip()
+            if self.proc.wait() != 0:
+                message = message.splitlines()[-1] if message else "zstd exited with %d" % self.proc.returncode
+                raise OSError(message)
+        return data
+
+    def close(self):
+        proc = self.proc
+        if proc.poll() is None:
+            proc.kill()
+        proc.stdout.close()
+        proc.stderr.close()
+        proc.wait()
+
+
 def open_log(path):
-    """Open a log for binary reading (``.gz``, ``.bz2`` and ``.xz`` decompressed). Raises SourceError."""
+    """Open a log for binary reading (``.gz``, ``.bz2``, ``.xz`` and ``.zst`` decompressed). Raises
+    SourceError."""
     ext = compression(path)
-    if ext == ".zst" or (ext == ".xz" and lzma is None):
+    if ext == ".xz" and lzma is None:
         raise SourceError(
             path,
-            "%s-compressed, which this Python cannot read (%s); have logrotate compress with gzip, or leave "
-            "the file out of the paths"
-            % (_COMPRESSED[ext], "no zstd module" if ext == ".zst" else "built without the lzma module"),
+            "xz-compressed, which this Python cannot read (built without the lzma module); have logrotate "
+            "compress with gzip, or leave the file out of the paths",
+        )
+    program = zstd_program() if ext == ".zst" else None
+    if ext == ".zst" and program is None:
+        raise SourceError(
+            path,
+            "zstd-compressed, and this host has no zstd program to read it (Python's standard library has no "
+            "zstd reader before 3.14); install zstd (the zstd package), have logrotate compress with gzip, or "
+            "leave the file out of the paths",
         )
     try:
+        if ext == ".zst":
+            open(path, "rb").close()  # a missing or unreadable file fails with its reason, as the others do
+            return _ZstdReader(program, path)
         if ext == ".gz":
             return gzip.open(path, "rb")
         if ext == ".bz2":

@@ -18,9 +18,10 @@ description:
     also over two lines), fail2ban's log and fail2ban's SQLite database, and returns per-client, per-network,
     per-page, per-day and referer statistics with the offences found by its detectors.
   - Read-only on the logs. Rotated files (C(access.log.1), C(access_log-20250101), and those compressed with
-    gzip, bzip2 or xz, C(.gz), C(.bz2), C(.xz)) are read oldest first. A C(.zst) file fails the run with the
-    reason (Python has no zstd reader before 3.14). Malformed, binary, non-UTF-8 and over-long lines are counted
-    in RV(summary.malformed), never fatal.
+    gzip, bzip2, xz or zstd, C(.gz), C(.bz2), C(.xz), C(.zst)) are read oldest first. C(.zst) files are
+    decompressed by the host's C(zstd) program (Python has no zstd reader before 3.14); without it they fail
+    the run with the reason. Malformed, binary, non-UTF-8 and over-long lines are counted in
+    RV(summary.malformed), never fatal.
   - The client address comes only from the field Apache itself writes (C(%h)/C(%a) in access logs,
     C([client ...]) or C([remote ...]) in error logs). Text in a URL, referer, user agent or a CGI's message
     never decides who is charged.

@@ -7,23 +7,15 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import bz2
 import gzip
 import json
-import lzma
 import os
 
 import pytest
+from compressors import NAME
+from compressors import write as _write_compressed
 
 from ansible_collections.fleetguard.webshield.plugins.module_utils import _logsource as src
-
-# The compressions logrotate may write (compresscmd gzip, bzip2, xz): file name ending -> writer, name.
-COMPRESSORS = {".gz": (gzip.open, "gzip"), ".bz2": (bz2.open, "bzip2"), ".xz": (lzma.open, "xz")}
-
-
-def _write_compressed(path, data):
-    with COMPRESSORS["." + str(path).rpartition(".")[2]][0](str(path), "wb") as fobj:
-        fobj.write(data)
 
 
 @pytest.mark.parametrize(
@@ -64,7 +56,7 @@ def test_discover_reports_patterns_without_files(tmp_path):
     assert missing == [str(tmp_path / "none*"), str(tmp_path / "gone.log")]
 
 
-@pytest.mark.parametrize("ext", ["", ".gz", ".bz2", ".xz"])
+@pytest.mark.parametrize("ext", ["", ".gz", ".bz2", ".xz", ".zst"])
 @pytest.mark.parametrize("start", [0, 4, 8])
 def test_read_blocks_returns_complete_lines_and_offsets(tmp_path, ext, start):
     data = b"aaa\nbbb\nccc\npartial"
@@ -100,7 +92,7 @@ def test_corrupt_gzip_names_the_file(tmp_path, content, reason):
     assert reason in err.value.reason.lower() or "not a gzipped file" in err.value.reason.lower()
 
 
-@pytest.mark.parametrize("ext", sorted(COMPRESSORS))
+@pytest.mark.parametrize("ext", sorted(NAME))
 def test_truncated_compressed_file_names_the_file(tmp_path, ext):
     path = tmp_path / ("access.log.2" + ext)
     _write_compressed(path, b"line %d\n" * 10000 % tuple(range(10000)))
@@ -108,27 +100,52 @@ def test_truncated_compressed_file_names_the_file(tmp_path, ext):
     with pytest.raises(src.SourceError) as err:
         list(src.read_blocks(str(path)))
     assert err.value.path == str(path)
-    assert "corrupt or truncated %s data" % COMPRESSORS[ext][1] in err.value.reason
+    assert "corrupt or truncated %s data" % NAME[ext] in err.value.reason
 
 
-@pytest.mark.parametrize("ext", [".bz2", ".xz"])
-@pytest.mark.parametrize("content", [b"plain text, not compressed\n", b"BZh91AY&SY\x00garbage" * 3])
+@pytest.mark.parametrize("ext", [".bz2", ".xz", ".zst"])
+@pytest.mark.parametrize(
+    "content", [b"plain text, not compressed\n", b"BZh91AY&SY\x00garbage" * 3, b"\x28\xb5\x2f\xfd" + b"\x00" * 20]
+)
 def test_corrupt_bzip2_and_xz_name_the_file(tmp_path, ext, content):
     path = tmp_path / ("access.log.2" + ext)
     path.write_bytes(content)
     with pytest.raises(src.SourceError) as err:
         src.plan([str(path)], {})  # the first line is read when planning
     assert err.value.path == str(path)
-    assert "corrupt or truncated %s data" % COMPRESSORS[ext][1] in err.value.reason
+    assert "corrupt or truncated %s data" % NAME[ext] in err.value.reason
 
 
-def test_zstd_is_refused_with_the_reason(tmp_path):
+def test_zstd_without_the_zstd_program_is_refused_with_the_reason(tmp_path, monkeypatch):
     path = tmp_path / "access.log.2.zst"
-    path.write_bytes(b"\x28\xb5\x2f\xfd" + b"\x00" * 20)
+    _write_compressed(path, b"one\n")
+    assert src.plan([str(path)], {})[0].path == str(path)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr(src, "_ZSTD_DIRS", ())
     with pytest.raises(src.SourceError) as err:
         src.plan([str(path)], {})
     assert err.value.path == str(path)
-    assert err.value.reason.startswith("zstd-compressed, which this Python cannot read")
+    assert err.value.reason.startswith("zstd-compressed, and this host has no zstd program to read it")
+    assert "install zstd" in err.value.reason
+
+
+def test_zstd_program_is_found_outside_a_short_path(monkeypatch):
+    monkeypatch.setenv("PATH", "/nonexistent")
+    found = src.zstd_program()
+    assert found is not None and os.path.basename(found) == "zstd"
+
+
+def test_zstd_reader_closed_early_stops_the_program_and_a_missing_file_names_its_reason(tmp_path):
+    path = tmp_path / "access.log.2.zst"
+    _write_compressed(path, b"".join(b"line %d\n" % i for i in range(200000)))
+    fobj = src.open_log(str(path))
+    assert fobj.read(10) == b"line 0\nlin"
+    fobj.close()
+    assert fobj.proc.returncode is not None  # not left running
+    assert src.head_hash(str(path)) == src.head_hash(str(path))
+    with pytest.raises(src.SourceError) as err:
+        src.open_log(str(tmp_path / "gone.zst"))
+    assert err.value.reason == "No such file or directory"
 
 
 def test_xz_without_lzma_is_refused_with_the_reason(tmp_path, monkeypatch):
@@ -182,7 +199,7 @@ def test_plan_follows_copytruncate(tmp_path):
     assert [(os.path.basename(p.path), p.start) for p in planned] == [("access.log.1", 8), ("access.log", 0)]
 
 
-@pytest.mark.parametrize("ext", sorted(COMPRESSORS))
+@pytest.mark.parametrize("ext", sorted(NAME))
 def test_plan_follows_compression_after_rotation(tmp_path, ext):
     rotated = tmp_path / "access.log.1"
     rotated.write_bytes(b"one\ntwo\n")

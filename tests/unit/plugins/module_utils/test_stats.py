@@ -7,11 +7,9 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import bz2
 import calendar
 import gzip
 import json
-import lzma
 import multiprocessing
 import os
 import signal
@@ -19,6 +17,7 @@ import sqlite3
 import time
 from collections import Counter
 
+import compressors
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -436,7 +435,9 @@ def test_property_totals_are_consistent(tmp_path_factory, rows, garbage):
 @given(
     rows=st.lists(line_st, min_size=1, max_size=50),
     cut=st.floats(0, 1),
-    mode=st.sampled_from(["rename", "copytruncate", "rename+gz", "copytruncate+gz", "rename+bz2", "copytruncate+xz"]),
+    mode=st.sampled_from(
+        ["rename", "copytruncate", "rename+gz", "copytruncate+gz", "rename+bz2", "copytruncate+xz", "rename+zst"]
+    ),
 )
 def test_property_rotation_loses_and_doubles_nothing(tmp_path_factory, rows, cut, mode):
     """First run reads part of the log, then the log rotates and grows: both runs add up to one full read."""
@@ -467,7 +468,7 @@ def test_property_rotation_loses_and_doubles_nothing(tmp_path_factory, rows, cut
             pass
     if "+" in mode:  # compressed after rotation, as logrotate's compresscmd does
         ext = mode.partition("+")[2]
-        opener = {"gz": gzip.open, "bz2": bz2.open, "xz": lzma.open}[ext]
+        opener = compressors.OPEN["." + ext]
         with open(str(d / "access.log.1"), "rb") as src, opener(str(d / ("access.log.1." + ext)), "wb") as dst:
             dst.write(src.read())
         os.unlink(str(d / "access.log.1"))

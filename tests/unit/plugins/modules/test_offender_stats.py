@@ -7,11 +7,10 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import bz2
 import contextlib
 import gzip
+import importlib.util
 import json
-import lzma
 import os
 import re
 import sqlite3
@@ -23,7 +22,14 @@ from ansible.module_utils import basic
 from ansible.module_utils.common.text.converters import to_bytes
 
 from ansible_collections.fleetguard.webshield.plugins.filter import webshield_report
+from ansible_collections.fleetguard.webshield.plugins.module_utils import _logsource
 from ansible_collections.fleetguard.webshield.plugins.modules import offender_stats
+
+_spec = importlib.util.spec_from_file_location(
+    "compressors", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "module_utils", "compressors.py")
+)
+compressors = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(compressors)
 
 try:  # ansible-core 2.19+
     from ansible.module_utils.testing import patch_module_args
@@ -174,27 +180,28 @@ def test_corrupt_gzip_fails_naming_the_file(tmp_path):
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-def test_rotations_compressed_with_gzip_bzip2_and_xz_are_read_in_order(tmp_path, workers):
-    """logrotate's compresscmd may be gzip, bzip2 or xz: each rotation is read, oldest first."""
-    writers = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
-    for k, ext in enumerate([".xz", ".bz2", ".gz"]):  # access.log.4.xz is the oldest
-        with writers[ext](str(tmp_path / ("access.log.%d%s" % (4 - k, ext))), "wt") as fobj:
+def test_rotations_compressed_with_gzip_bzip2_xz_and_zstd_are_read_in_order(tmp_path, workers):
+    """logrotate's compresscmd may be gzip, bzip2, xz or zstd: each rotation is read, oldest first."""
+    exts = [".zst", ".xz", ".bz2", ".gz"]  # access.log.5.zst is the oldest
+    for k, ext in enumerate(exts):
+        with compressors.OPEN[ext](str(tmp_path / ("access.log.%d%s" % (5 - k, ext))), "wt") as fobj:
             fobj.write(LINE % ("192.0.2.%d" % (k + 1), k, "/cgi-bin/a.cgi", 404))
     (tmp_path / "access.log.1").write_text(LINE % ("192.0.2.9", 30, "/", 200))
     kind, res = run_module(access_logs=[str(tmp_path / "access.log*")], workers=workers)
     assert kind == "ok", res
     assert [os.path.basename(f["path"]) for f in res["files"]] == [
+        "access.log.5.zst",
         "access.log.4.xz",
         "access.log.3.bz2",
         "access.log.2.gz",
         "access.log.1",
     ]
     assert res["summary"]["malformed"] == 0
-    assert sorted(res["clients"]) == ["192.0.2.1", "192.0.2.2", "192.0.2.3", "192.0.2.9"]
-    assert res["summary"]["first"].startswith("2021-02-03T10:11:00") and res["summary"]["matched"] == 3
+    assert sorted(res["clients"]) == ["192.0.2.1", "192.0.2.2", "192.0.2.3", "192.0.2.4", "192.0.2.9"]
+    assert res["summary"]["first"].startswith("2021-02-03T10:11:00") and res["summary"]["matched"] == 4
 
 
-@pytest.mark.parametrize("name", ["access.log.2.xz", "access.log.2.bz2"])
+@pytest.mark.parametrize("name", ["access.log.2.xz", "access.log.2.bz2", "access.log.2.zst"])
 def test_corrupt_xz_or_bzip2_fails_naming_the_file(tmp_path, name):
     bad = tmp_path / name
     bad.write_bytes(b"not compressed at all\n")
@@ -204,13 +211,15 @@ def test_corrupt_xz_or_bzip2_fails_naming_the_file(tmp_path, name):
     assert "exception" not in res
 
 
-def test_zstd_rotation_fails_naming_the_file_and_what_to_do(tmp_path):
+def test_zstd_rotation_without_the_zstd_program_fails_naming_the_file_and_what_to_do(tmp_path, monkeypatch):
     (tmp_path / "access.log").write_text(LINE % ("192.0.2.1", 0, "/", 200))
-    (tmp_path / "access.log.2.zst").write_bytes(b"\x28\xb5\x2f\xfd\x00")
+    compressors.write(tmp_path / "access.log.2.zst", (LINE % ("192.0.2.2", 0, "/", 200)).encode())
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr(_logsource, "_ZSTD_DIRS", ())
     kind, res = run_module(access_logs=[str(tmp_path / "access.log*")])
     assert kind == "failed"
     assert res["msg"].startswith("cannot read %s: zstd-compressed" % (tmp_path / "access.log.2.zst"))
-    assert "compress with gzip" in res["msg"]
+    assert "install zstd" in res["msg"] and "compress with gzip" in res["msg"]
 
 
 def test_corrupt_state_file_fails_with_hint(tmp_path):
