@@ -13,6 +13,7 @@ import os
 import sqlite3
 import time
 import traceback
+from operator import itemgetter
 
 from ansible_collections.fleetguard.webshield.plugins.module_utils._logerror import (
     AH_CODE_BYTES,
@@ -49,6 +50,13 @@ from ansible_collections.fleetguard.webshield.plugins.module_utils._stats import
 MAX_ERROR_LINE = 65536
 PARALLEL_MIN_BYTES = 48 << 20
 MAX_WORKERS = 64  # the workers option's upper bound
+# fail2ban writes a ban to its log and to its database at about the same time, and a run reads the log first,
+# then the database: a ban written while a run reads can be in the one source that run reads and only in the
+# other one the next run reads (each read on from where the previous run stopped). The state file keeps the
+# bans counted in the last RECENT_BANS seconds before a run started (at most RECENT_BANS_MAX), and the next run
+# counts none of them again (same jail, address, second +-1, as within one run).
+RECENT_BANS = 600
+RECENT_BANS_MAX = 20000
 
 
 class CollectError(Exception):
@@ -461,6 +469,23 @@ def _merge_child(stats, proc, conn, infos, ends):
         ends[key] = end_off
 
 
+def _recent_bans(value):
+    """The ``(jail, address, second)`` bans of a state file's ``fail2ban_recent`` (an entry that is not what the
+    module writes is left out: at worst that ban may count again)."""
+    bans = set()
+    for item in value if isinstance(value, list) else ():
+        if (
+            isinstance(item, list)
+            and len(item) == 3
+            and isinstance(item[0], str)
+            and isinstance(item[1], str)
+            and isinstance(item[2], int)
+            and not isinstance(item[2], bool)
+        ):
+            bans.add(tuple(item))
+    return bans
+
+
 def _db_mark(mark, path):
     """``(second, {(jail, address)})`` of the state file's mark for the fail2ban database ``path``, or None
     (no mark, another database's, or not what this module writes: the whole database is read then)."""
@@ -512,6 +537,8 @@ def _collect(opts):
     stats = Stats(cfg)
     state = load_state(opts["state_file"]) if opts.get("state_file") else {}
     old_files = state.get("files", []) if state else []
+    if state:
+        stats.ban_keys.update(_recent_bans(state.get("fail2ban_recent")))
     new_entries = []
     processes = 1  # that read the access and error logs
     files_out = []
@@ -637,4 +664,7 @@ def _collect(opts):
     new_state = {"version": STATE_VERSION, "files": new_entries}
     if db_mark is not None:
         new_state["fail2ban_db"] = db_mark
+    recent = sorted((ban for ban in stats.ban_keys if ban[2] >= started - RECENT_BANS), key=itemgetter(2, 0, 1))
+    if recent:
+        new_state["fail2ban_recent"] = [list(ban) for ban in recent[-RECENT_BANS_MAX:]]
     return result, state, new_state, warnings

@@ -813,6 +813,55 @@ def test_incremental_runs_count_each_ban_of_the_database_once(tmp_path):
     assert charged(result, "fail2ban") == Counter({"192.0.2.1": 2, "192.0.2.2": 1, "192.0.2.3": 1})
 
 
+def test_a_ban_read_from_one_source_in_a_run_and_the_other_in_the_next_counts_once(tmp_path):
+    """A ban fail2ban writes while a run reads (its log first, then its database) is in one of the two that run
+    reads and in the other that the next run reads: it counts in one run only."""
+    log = tmp_path / "fail2ban.log"
+    log.write_text("")
+    db = tmp_path / "fail2ban.sqlite3"
+    conn = sqlite3.connect(str(db))
+    conn.execute("CREATE TABLE bans(jail TEXT NOT NULL, ip TEXT, timeofban INTEGER NOT NULL, data JSON)")
+    now = int(time.time()) - 60
+
+    def log_ban(addr, epoch):
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(epoch))
+        with open(str(log), "a") as fobj:
+            fobj.write("%s,123 fail2ban.actions [1]: NOTICE  [web] Ban %s\n" % (stamp, addr))
+
+    def db_ban(addr, epoch):
+        conn.execute("INSERT INTO bans VALUES ('web', ?, ?, '{}')", (addr, epoch))
+        conn.commit()
+
+    def incremental():
+        opts = options(fail2ban_logs=[str(log)], fail2ban_db=str(db), state_file=str(tmp_path / "state.json"))
+        result, _old, new, _w = collect(opts)
+        with open(str(tmp_path / "state.json"), "w") as fobj:
+            json.dump(new, fobj)
+        return charged(result, "fail2ban"), new
+
+    log_ban("192.0.2.7", now)  # in the log when the first run reads, in the database only after
+    db_ban("192.0.2.8", now + 1)  # the other way round
+    assert incremental()[0] == Counter({"192.0.2.7": 1, "192.0.2.8": 1})
+    db_ban("192.0.2.7", now + 1)  # fail2ban's database time may be a second off its log's
+    log_ban("192.0.2.8", now + 1)
+    counts, state = incremental()
+    assert counts == Counter()
+    assert state["fail2ban_recent"] == [["web", "192.0.2.7", now], ["web", "192.0.2.8", now + 1]]
+    log_ban("192.0.2.7", now + 30)  # banned again later: a new ban
+    db_ban("192.0.2.7", now + 30)
+    counts, state = incremental()
+    assert counts == Counter({"192.0.2.7": 1})
+    conn.close()
+    # bans older than the run by more than RECENT_BANS are not kept; entries not written by the module are ignored
+    old = now - _stats_collect.RECENT_BANS - 100
+    state["fail2ban_recent"] += [["web", "192.0.2.9", old], ["web", 1, 2], "x", ["web", "192.0.2.9", True]]
+    (tmp_path / "state.json").write_text(json.dumps(state))
+    log_ban("192.0.2.9", old)
+    counts, state = incremental()
+    assert counts == Counter()  # the state's ban of 192.0.2.9
+    assert [ban[1] for ban in state["fail2ban_recent"]] == ["192.0.2.7", "192.0.2.8", "192.0.2.7"]
+
+
 def test_one_client_across_access_error_and_fail2ban_logs_is_one_client(tmp_path):
     """The same address, written three ways in three logs, adds up under one key."""
     access = tmp_path / "access.log"
