@@ -190,9 +190,24 @@ def _add_error_lines(stats, buf):
             stats.sample(parsed.client, line)
 
 
+def _same_wall_clock(epoch, cache):
+    """``epoch`` and the other seconds whose host-local time reads the same: in the hour that repeats when the
+    clocks go back, fail2ban's log (local time, no offset) cannot tell which of the two it was. ``cache``: a
+    dict the caller keeps (the shifts are worked out once per quarter hour: clocks change on one)."""
+    key = ("same wall clock", epoch // 900)
+    shifts = cache.get(key)
+    if shifts is None:
+        wall = time.localtime(epoch)[:6]
+        shifts = cache[key] = [d for d in (-3600, 3600, -1800, 1800) if time.localtime(epoch + d)[:6] == wall]
+    return [epoch] + [epoch + d for d in shifts]
+
+
 def _ban(stats, epoch, jail, addr, line=None):
-    """One ban; the same ban from the log and the database (same jail, address, second +-1) counts once."""
-    if any((jail, addr, epoch + delta) in stats.ban_keys for delta in (-1, 0, 1)):
+    """One ban; the same ban from the log and the database (same jail, address, second +-1, either reading
+    of a time in a repeated hour) counts once."""
+    keys = stats.ban_keys
+    same = _same_wall_clock(epoch, stats.fail2ban_cache)
+    if any((jail, addr, e + delta) in keys for e in same for delta in (-1, 0, 1)):
         return
     stats.ban_keys.add((jail, addr, epoch))
     stats.fail2ban[jail]["bans"] += 1

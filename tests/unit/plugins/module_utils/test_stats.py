@@ -779,6 +779,41 @@ def test_a_ban_in_log_and_database_counts_once(tmp_path):
     assert result["fail2ban"] == {"recidive": {"bans": 1}, "web": {"bans": 3, "unbans": 1}}
 
 
+@pytest.mark.parametrize(
+    "zone, local, utc",
+    [
+        ("Europe/Berlin", "2021-10-31 02:30:00", "2021-10-31 00:30:00"),  # 02:30 CEST, then again as CET
+        ("Europe/Berlin", "2021-10-31 02:30:00", "2021-10-31 01:30:00"),
+        ("America/New_York", "2021-11-07 01:10:00", "2021-11-07 06:10:01"),  # and a second off the log's
+        ("Australia/Lord_Howe", "2021-04-04 01:45:00", "2021-04-03 14:45:00"),  # clocks go back half an hour
+        ("Australia/Lord_Howe", "2021-04-04 01:45:00", "2021-04-03 15:15:00"),
+    ],
+)
+def test_a_ban_in_the_repeated_hour_counts_once_from_log_and_database(tmp_path, zone, local, utc):
+    """fail2ban's log has local times without offset: a ban in the hour that repeats when the clocks go back
+    is matched with its database row whichever of the two readings it is; other bans an hour apart are not."""
+    os.environ["TZ"] = zone  # the utc fixture sets TZ back
+    time.tzset()
+    log = tmp_path / "fail2ban.log"
+    log.write_text(
+        "%s,345 fail2ban.actions [1]: NOTICE  [web] Ban 192.0.2.1\n" % local
+        + "2021-06-01 10:00:00,000 fail2ban.actions [1]: NOTICE  [web] Ban 192.0.2.2\n"
+    )
+    db = tmp_path / "fail2ban.sqlite3"
+    conn = sqlite3.connect(str(db))
+    conn.execute("CREATE TABLE bans(jail TEXT NOT NULL, ip TEXT, timeofban INTEGER NOT NULL, data JSON)")
+    june = int(time.mktime((2021, 6, 1, 11, 0, 0, 0, 0, -1)))  # an hour after the log's ban of 192.0.2.2
+    conn.executemany(
+        "INSERT INTO bans VALUES ('web', ?, ?, '{}')",
+        [("192.0.2.1", calendar.timegm(time.strptime(utc, "%Y-%m-%d %H:%M:%S"))), ("192.0.2.2", june)],
+    )
+    conn.commit()
+    conn.close()
+    result, _state, _warnings = run(fail2ban_logs=[str(log)], fail2ban_db=str(db))
+    assert charged(result, "fail2ban") == Counter({"192.0.2.1": 1, "192.0.2.2": 2})
+    assert result["fail2ban"] == {"web": {"bans": 3}}
+
+
 def test_incremental_runs_count_each_ban_of_the_database_once(tmp_path):
     """With state_file, a run counts the database's bans added since the previous run, also one added later
     in the newest second that run read; a run with nothing new counts none and leaves the state as it was."""
