@@ -15,12 +15,15 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import glob
+import importlib.util
 import json
 import os
 import secrets
 import shutil
+import sqlite3
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -28,6 +31,11 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..")
 COLLECTIONS = os.path.join(ROOT, ".cache", "collections")
 FIXTURES = os.path.join(ROOT, "tests", "fixtures", "logs")
 PREFIX = "ansible_collections.fleetguard.webshield.plugins.modules."
+_spec = importlib.util.spec_from_file_location(
+    "compressors", os.path.join(ROOT, "tests", "unit", "plugins", "module_utils", "compressors.py")
+)
+compressors = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(compressors)
 
 
 def _python36():
@@ -149,6 +157,70 @@ def test_offender_stats_formats_on_python36_match_the_controller(tmp_path):
     assert [f["format"] for f in old["files"]] == [json_format.replace('\\"', '"'), '%h %l %u %t "%r" %>s %b']
     assert old["clients"]["198.51.100.7"]["offenses"] == {"tripwire": 3}
     assert _comparable(old) == _comparable(new)
+
+
+def test_offender_stats_compressed_rotations_and_fail2ban_state_on_python36(tmp_path):
+    """A rotation set compressed with gzip, bzip2, xz and zstd (the zstd program), and the fail2ban part of the
+    state file (database mark, recent bans) written and read back: the same results on 3.6 and 3.11."""
+    now = int(time.time()) - 120
+    line = '192.0.2.%d - - [03/Feb/2021:10:11:%02d +0000] "GET /cgi-bin/a.cgi HTTP/1.1" 404 100 "-" "UA"\n'
+    for k, ext in enumerate([".zst", ".xz", ".bz2", ".gz"]):  # access.log.5.zst is the oldest
+        data = "".join(line % (k + 1, s) for s in range(k * 10, k * 10 + 10)).encode()
+        compressors.write(tmp_path / ("access.log.%d%s" % (5 - k, ext)), data)
+    (tmp_path / "access.log.1").write_text(line % (9, 50))
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now))
+    (tmp_path / "fail2ban.log").write_text("%s,123 fail2ban.actions [1]: NOTICE  [web] Ban 192.0.2.7\n" % stamp)
+    conn = sqlite3.connect(str(tmp_path / "fail2ban.sqlite3"))
+    conn.execute("CREATE TABLE bans(jail TEXT NOT NULL, ip TEXT, timeofban INTEGER NOT NULL, data JSON)")
+    conn.execute("INSERT INTO bans VALUES ('web', '192.0.2.8', ?, '{}')", (now + 1,))
+    conn.commit()
+    args = {
+        "access_logs": [str(tmp_path / "access.log*")],
+        "fail2ban_logs": [str(tmp_path / "fail2ban.log")],
+        "fail2ban_db": str(tmp_path / "fail2ban.sqlite3"),
+        "missing": "fail",
+    }
+    results = {}
+    for python, tag in ((PY36, "36"), (sys.executable, "3")):
+        state = str(tmp_path / ("state-%s.json" % tag))
+        results[tag] = [run_module(python, "offender_stats", dict(args, state_file=state), tmp_path)]
+    # the database gets the log's ban, the log the database's: a second run counts neither again
+    conn.execute("INSERT INTO bans VALUES ('web', '192.0.2.7', ?, '{}')", (now,))
+    conn.commit()
+    conn.close()
+    with open(str(tmp_path / "fail2ban.log"), "a") as fobj:
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now + 1))
+        fobj.write("%s,456 fail2ban.actions [1]: NOTICE  [web] Ban 192.0.2.8\n" % stamp)
+    for python, tag in ((PY36, "36"), (sys.executable, "3")):
+        state = str(tmp_path / ("state-%s.json" % tag))
+        results[tag].append(run_module(python, "offender_stats", dict(args, state_file=state), tmp_path))
+    first, second = results["36"]
+    assert not first.get("failed") and not second.get("failed"), (first.get("msg"), second.get("msg"))
+    assert [os.path.basename(f["path"]) for f in first["files"]][:5] == [
+        "access.log.5.zst",
+        "access.log.4.xz",
+        "access.log.3.bz2",
+        "access.log.2.gz",
+        "access.log.1",
+    ]
+    assert first["summary"]["lines"] == 42 and first["summary"]["malformed"] == 0
+    assert {c: v["offenses"].get("fail2ban", 0) for c, v in first["clients"].items() if c.endswith((".7", ".8"))} == {
+        "192.0.2.7": 1,
+        "192.0.2.8": 1,
+    }
+    assert second["clients"] == {} and second["summary"]["lines"] == 1
+    for old, new in zip(results["36"], results["3"]):
+        assert _comparable(dict(old, files=None)) == _comparable(dict(new, files=None))
+    with open(str(tmp_path / "state-36.json")) as a, open(str(tmp_path / "state-3.json")) as b:
+        old_state, new_state = json.load(a), json.load(b)
+    assert (
+        old_state["fail2ban_recent"]
+        == new_state["fail2ban_recent"]
+        == [
+            ["web", "192.0.2.7", now],
+            ["web", "192.0.2.8", now + 1],
+        ]
+    )
 
 
 def test_offender_stats_two_processes_on_python36(tmp_path):
