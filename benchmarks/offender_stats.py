@@ -20,7 +20,8 @@ memory figure), then prints, in one run:
   is the part of the work no detector can skip, set beside the floor of the issue (2x mawk's time);
 * the same log cut into 15 files as Debian's logrotate leaves them (``access.log``, ``access.log.1``,
   ``access.log.2.gz`` to ``access.log.14.gz``), read with 2 processes: the first run of the report on a
-  server (``--no-rotated`` leaves it out);
+  server; then the same set compressed with zstd (``compresscmd zstd``) instead of gzip (``--no-rotated``
+  leaves both out);
 * one run through the real module entry point (``ansible localhost -m fleetguard.webshield.offender_stats``),
   unless ``--no-ansible``.
 
@@ -189,9 +190,10 @@ def module_options(path, workers, state_file=None):
     )
 
 
-def build_rotated(path, directory, parts=15):
+def build_rotated(path, directory, parts=15, ext=".gz"):
     """The log cut into ``parts`` files in time order, as Debian's logrotate leaves them: ``access.log``,
-    ``access.log.1`` and ``access.log.2.gz`` to ``access.log.<parts - 1>.gz`` (the oldest)."""
+    ``access.log.1`` and ``access.log.2.gz`` to ``access.log.<parts - 1>.gz`` (the oldest); with ``ext``
+    ``.zst``, compressed by the zstd program reading the log on its standard input, as logrotate runs it."""
     os.makedirs(directory)
     size = os.path.getsize(path)
     with open(path, "rb") as src:
@@ -199,7 +201,10 @@ def build_rotated(path, directory, parts=15):
             data = src.read(size // parts) + (src.readline() if k < parts - 1 else src.read())
             n = parts - 1 - k
             name = os.path.join(directory, "access.log" + (".%d" % n if n else ""))
-            if n >= 2:
+            if n >= 2 and ext == ".zst":
+                with open(name + ext, "wb") as dst:
+                    subprocess.run(["zstd", "-q", "-c"], input=data, stdout=dst, check=True)
+            elif n >= 2:
                 with gzip.open(name + ".gz", "wb", compresslevel=6) as dst:
                     dst.write(data)
             else:
@@ -333,7 +338,7 @@ def main():
     )
     parser.add_argument("--no-ansible", action="store_true", help="skip the run through ansible")
     parser.add_argument(
-        "--no-rotated", action="store_true", help="skip the run over the log cut into rotated and gzipped files"
+        "--no-rotated", action="store_true", help="skip the runs over the log cut into rotated and compressed files"
     )
     parser.add_argument(
         "--workers",
@@ -430,14 +435,17 @@ def main():
             "rerun with state_file on the unchanged file: %.3f s (%d lines read)"
             % (data["seconds"], data["summary"]["lines"])
         )
-        if not args.no_rotated:
-            rotated = os.path.join(workdir, "rotated")
-            build_rotated(path, rotated)
+        for ext in () if args.no_rotated else (".gz", ".zst"):
+            if ext == ".zst" and not shutil.which("zstd"):
+                print("the rotation set compressed with zstd: - (no zstd program)")
+                continue
+            rotated = os.path.join(workdir, "rotated" + ext)
+            build_rotated(path, rotated, ext=ext)
             data, rss = run_core(os.path.join(rotated, "access.log*"), 2)
             print(
-                "the same log as Debian's logrotate leaves it (access.log, access.log.1, access.log.2.gz to .14.gz), "
+                "the same log as Debian's logrotate leaves it (access.log, access.log.1, access.log.2%s to .14%s), "
                 "workers=2: %.2f s wall, %.2f s CPU, %d lines"
-                % (data["seconds"], data["cpu"], data["summary"]["lines"])
+                % (ext, ext, data["seconds"], data["cpu"], data["summary"]["lines"])
             )
         if not args.no_ansible:
             seconds, status = ansible_seconds(path)
