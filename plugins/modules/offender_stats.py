@@ -166,7 +166,9 @@ options:
     description:
       - Remember what was read, for incremental runs. Its directory must exist.
       - For the log files, the identity and offset of each; for O(fail2ban_db), the newest ban read (a later
-        run counts only the bans added since).
+        run counts only the bans added since); and the bans counted in the ten minutes before the run, so that a
+        ban fail2ban wrote while the run read its log and database, found in one of them now and in the other
+        next time, counts once.
     type: path
   missing:
     description:
