@@ -24,7 +24,7 @@ import re
 import sqlite3
 import time
 
-from ansible_collections.fleetguard.webshield.plugins.module_utils._stats import MONTHS, normalize_address
+from ansible_collections.fleetguard.webshield.plugins.module_utils._stats import MONTHS, local_epoch, normalize_address
 
 # [time] [level or module:level] optional [pid ...], optional "file.c(line): " (debug and trace levels),
 # optional "(errno)text: ", then [client X] / [remote X]
@@ -74,7 +74,7 @@ def parse_error_time(text):
         tup = date + (int(hms[0]), int(hms[1]), int(hms[2]), 0, 0, -1)
         if not (1 <= tup[1] <= 12 and 1 <= tup[2] <= 31 and tup[3] < 24 and tup[4] < 60 and tup[5] < 61):
             return None
-        return int(time.mktime(tup))
+        return local_epoch(tup)
     except (KeyError, ValueError, IndexError, OverflowError):
         return None
 
@@ -106,7 +106,7 @@ def _error_minute(text):
 
 def _fail2ban_minute(text):
     try:
-        return int(time.mktime(time.strptime(text + ":00", "%Y-%m-%d %H:%M:%S")))
+        return local_epoch(time.strptime(text + ":00", "%Y-%m-%d %H:%M:%S"))
     except (ValueError, OverflowError):
         return None
 

@@ -20,12 +20,11 @@ __metaclass__ = type
 
 import calendar
 import re
-import time
 from datetime import datetime, timedelta
 from itertools import compress, repeat
 from operator import contains, itemgetter
 
-from ansible_collections.fleetguard.webshield.plugins.module_utils._stats import cached_map, zone_seconds
+from ansible_collections.fleetguard.webshield.plugins.module_utils._stats import cached_map, local_epoch, zone_seconds
 
 PRESETS = {
     "common": '%h %l %u %t "%r" %>s %b',
@@ -242,7 +241,7 @@ class TimeFormat:
                 return calendar.timegm(fields) - zone_seconds(g["z"])
             if g.get("Z") in _UTC_NAMES:
                 return calendar.timegm(fields)
-            return int(time.mktime(fields + (0, 0, -1)))
+            return local_epoch(fields)
         except (KeyError, ValueError, OverflowError):
             return None
 

@@ -211,6 +211,22 @@ def zone_seconds(zone):
     return (int(zone[1:3]) * 3600 + int(zone[3:5]) * 60) * (-1 if zone[:1] == b"-" else 1)
 
 
+def local_epoch(fields):
+    """The epoch of a host-local time ``(year, month, day, hour, minute, second, ...)`` written without its
+    offset. In the hour that repeats when the clocks go back it is the earlier of the two readings (as Python's
+    ``fold=0``), whatever ``mktime`` picks: glibc's pick depends on the calls made before, so processes and runs
+    would differ. Raises ValueError or OverflowError as ``mktime`` does."""
+    wall = tuple(fields[:6])
+    epoch = int(time.mktime(wall + (0, 0, -1)))
+    try:
+        for shift in (3600, 1800):
+            if tuple(time.localtime(epoch - shift)[:6]) == wall:
+                return epoch - shift
+    except (OverflowError, OSError, ValueError):
+        pass
+    return epoch
+
+
 def iso(epoch):
     """ISO 8601 text, in the host's local time with its offset, for an epoch."""
     if epoch is None:

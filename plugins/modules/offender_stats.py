@@ -240,8 +240,10 @@ options:
     default: 2
 notes:
   - Times are returned in ISO 8601 with the host's UTC offset. Error-log and fail2ban times carry no zone and
-    are read as host-local time; a time in the hour that the clocks go back over happens twice and may be
-    read as either (an hour off, or half an hour in Lord Howe), as the line alone cannot tell.
+    are read as host-local time; a time in the hour that the clocks go back over happens twice and is read
+    as the first of the two (the line alone cannot tell), so a line of the second pass is an hour early (half
+    an hour in Lord Howe). Every run and process reads such a time alike. The same holds for access-log times
+    without C(%z) and for O(since)/O(until) without an offset.
   - Use C(%a) rather than C(%h) with C(HostnameLookups On); lines whose client is not an IP address are
     counted as malformed.
   - To keep memory bounded, per-client C(pages), C(referers) and C(statuses) are kept for the heaviest
@@ -421,7 +423,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.fleetguard.webshield.plugins.module_utils._logformat import LogFormatError, access_formats
 from ansible_collections.fleetguard.webshield.plugins.module_utils._logsource import SourceError, save_state
-from ansible_collections.fleetguard.webshield.plugins.module_utils._stats import DETECTORS
+from ansible_collections.fleetguard.webshield.plugins.module_utils._stats import DETECTORS, local_epoch
 from ansible_collections.fleetguard.webshield.plugins.module_utils._stats_collect import (
     MAX_WORKERS,
     CollectError,
@@ -486,7 +488,7 @@ def parse_when(value, now=None):
             pass
     for fmt in ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d"):
         try:
-            return int(time.mktime(datetime.strptime(text, fmt).timetuple()))
+            return local_epoch(datetime.strptime(text, fmt).timetuple())
         except ValueError:
             pass
     raise ValueError(value)

@@ -780,6 +780,29 @@ def test_a_ban_in_log_and_database_counts_once(tmp_path):
 
 
 @pytest.mark.parametrize(
+    "zone, wall, earlier, later",
+    [
+        ("Europe/Berlin", (2021, 10, 31, 2, 30, 5), "2021-10-31 00:30:05", "2021-10-31 01:30:05"),
+        ("America/New_York", (2021, 11, 7, 1, 59, 59), "2021-11-07 05:59:59", "2021-11-07 06:59:59"),
+        ("Australia/Lord_Howe", (2021, 4, 4, 1, 45, 0), "2021-04-03 14:45:00", "2021-04-03 15:15:00"),
+    ],
+)
+def test_a_local_time_that_comes_twice_is_its_earlier_reading_whatever_came_before(zone, wall, earlier, later):
+    """glibc's mktime picks one of the two readings from the calls made before it; local_epoch always gives
+    the earlier (the first time the clock showed it), so every process and run reads a log alike."""
+    os.environ["TZ"] = zone  # the utc fixture sets TZ back
+    time.tzset()
+    first, second = (calendar.timegm(time.strptime(t, "%Y-%m-%d %H:%M:%S")) for t in (earlier, later))
+    for before in (first, second, first - 86400 * 180, second + 86400 * 180):
+        time.mktime(time.localtime(before))  # what glibc remembers from the call before
+        assert _stats.local_epoch(wall) == first
+        assert _stats.local_epoch(time.localtime(second)) == first
+    # times that are not ambiguous: as mktime reads them
+    assert _stats.local_epoch((2021, 6, 1, 12, 0, 0)) == int(time.mktime((2021, 6, 1, 12, 0, 0, 0, 0, -1)))
+    assert time.localtime(_stats.local_epoch(wall[:3] + (12, 0, 0)))[:6] == wall[:3] + (12, 0, 0)
+
+
+@pytest.mark.parametrize(
     "zone, local, utc",
     [
         ("Europe/Berlin", "2021-10-31 02:30:00", "2021-10-31 00:30:00"),  # 02:30 CEST, then again as CET

@@ -7,21 +7,24 @@ size and by one to three processes, give what a plain line-by-line count of the 
 Access logs are written in the host's local time and offset (as Apache writes them), in the ``combined`` and
 ``vhost_combined`` layouts and a custom one with an ISO time. The reference is written for clarity, not speed:
 every line is looked at on its own, a flood is counted over all requests of a client and path sorted by time,
-days are the host-local dates of ``time.localtime``. The logs are drawn around the days the clocks change,
-with rotated and gzipped parts, overlapping vhosts, an error log in Apache 2.4's and 2.2's layouts,
-IPv4-mapped clients and a ``since``/``until`` window.
+days are the host-local dates of ``time.localtime``; an error-log time (local, without offset) in the hour
+that repeats when the clocks go back stands for the earlier of its two readings. The logs are drawn around the
+days the clocks change, with rotated parts compressed in the four ways logrotate may compress them,
+overlapping vhosts, an error log in Apache 2.4's and 2.2's layouts, IPv4-mapped clients and a
+``since``/``until`` window.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import gzip
 import ipaddress
 import os
 import time
 from collections import Counter, defaultdict
+from datetime import datetime
 
+import compressors
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -117,6 +120,12 @@ def _error_line(row):
     return "[%s] [error] [client %s] %s\n" % (stamp, _norm(client), MESSAGES[message][0].partition(": ")[2])
 
 
+def _as_read(epoch):
+    """The second an error-log line written at ``epoch`` stands for: its local time has no offset, so in the hour
+    that repeats when the clocks go back it is the earlier of the two readings (``fold=0``, as documented)."""
+    return int(datetime.fromtimestamp(epoch).replace(fold=0).timestamp())
+
+
 def _flood_times(times):
     """The times of the requests that overflow a window, over all requests of one client and path."""
     times = sorted(times)
@@ -169,7 +178,7 @@ def reference(logs, errors, since, until, flood):
             for epoch in _flood_times(times) if flood else ():
                 offend(client, "flood", epoch)
     for client, epoch, message, _new_style in errors:
-        epoch = int(time.mktime(time.localtime(epoch)[:8] + (-1,)))  # as the local time text reads back
+        epoch = _as_read(epoch)  # as the local time text reads back
         if not inside(epoch):
             continue
         client = _norm(client)
@@ -237,9 +246,8 @@ def observed(result):
 
 def _write(path, rows, line):
     data = "".join(map(line, rows)).encode()
-    if path.endswith(".gz"):
-        with gzip.open(path, "wb") as fobj:
-            fobj.write(data)
+    if path.endswith(tuple(compressors.NAME)):
+        compressors.write(path, data)
     else:
         with open(path, "wb") as fobj:
             fobj.write(data)
@@ -251,7 +259,7 @@ def _write(path, rows, line):
     start=st.sampled_from(STARTS),
     logs=st.lists(
         st.tuples(
-            st.lists(access_row, min_size=1, max_size=120), st.integers(0, 300), st.lists(st.floats(0, 1), max_size=2)
+            st.lists(access_row, min_size=1, max_size=120), st.integers(0, 300), st.lists(st.floats(0, 1), max_size=4)
         ),
         min_size=1,
         max_size=3,
@@ -285,6 +293,28 @@ def _write(path, rows, line):
     block=256,
     workers=2,
 )
+@example(  # an error-log time in Lord Howe's repeated half hour (01:50 local, first as +11:00, then as +10:30)
+    zone="Australia/Lord_Howe",
+    start=STARTS[3],
+    logs=[([("192.0.2.5", 5, "/go?u=http://evil.example/", 302, "http://r2.example/x", 11, 1)], 6, [])],
+    errors=[([("192.0.2.4", 2, 1, False), ("2001:db8::2", 3000, 0, True), ("192.0.2.1", 1800, 1, True)], 17)],
+    late_lines=True,
+    layout="combined",
+    window=(None, None),
+    block=256,
+    workers=3,
+)
+@example(  # the same half hour, Apache 2.2's layout, an until just after the first reading of 01:50
+    zone="Australia/Lord_Howe",
+    start=STARTS[3],
+    logs=[([("192.0.2.1", 0, "/", 200, "-", 0, 1)], 0, [])],
+    errors=[([("192.0.2.1", 0, 0, False), ("192.0.2.1", 3000, 0, False), ("192.0.2.1", 3000, 0, False)], 0)],
+    late_lines=False,
+    layout="combined",
+    window=(None, 3001),
+    block=256,
+    workers=3,
+)
 def test_the_module_counts_what_a_line_by_line_reference_counts(  # noqa: PLR0917
     tmp_path_factory, monkeypatch, zone, start, logs, errors, late_lines, layout, window, block, workers
 ):
@@ -299,11 +329,13 @@ def test_the_module_counts_what_a_line_by_line_reference_counts(  # noqa: PLR091
         access, patterns = {}, []
         for k, (rows, offset, cuts) in enumerate(logs):
             rows = access[k] = _access_rows(rows, start + offset, late_lines)
-            # rotated as logrotate leaves it: the oldest part is the highest number, from .2 on gzipped
+            # rotated as logrotate leaves it: the oldest part is the highest number, from .2 on compressed (with
+            # gzip, bzip2, xz or zstd, whichever compresscmd is: a different one for each part here)
             bounds = sorted(set([0, len(rows)] + [int(len(rows) * c) for c in cuts]))
             parts = [rows[a:b] for a, b in zip(bounds, bounds[1:])]
             for n, part in enumerate(reversed(parts)):
-                name = os.path.join(d, "v%d.log" % k) + (".%d" % n if n else "") + (".gz" if n >= 2 else "")
+                ext = sorted(compressors.NAME)[(k + n + len(part)) % 4] if n >= 2 else ""
+                name = os.path.join(d, "v%d.log" % k) + (".%d" % n if n else "") + ext
                 _write(name, part, lambda row: _access_line(row, layout))
             patterns.append(os.path.join(d, "v%d.log*" % k))
         error_rows, error_paths = [], []
@@ -312,9 +344,9 @@ def test_the_module_counts_what_a_line_by_line_reference_counts(  # noqa: PLR091
             for client, step, message, new_style in rows:
                 t += step
                 mine.append((client, t, message, new_style))
-            error_rows += mine
             error_paths.append(os.path.join(d, "error%d.log" % k))
             _write(error_paths[-1], mine, _error_line)
+            error_rows += mine
         since, until = [None if w is None else start + w for w in window]
         # A late line changes which requests the window before it holds: flood is left out then (the module
         # counts a flood on the lines as they come, in time order, see _flood).
