@@ -211,20 +211,24 @@ def zone_seconds(zone):
     return (int(zone[1:3]) * 3600 + int(zone[3:5]) * 60) * (-1 if zone[:1] == b"-" else 1)
 
 
+def wall_clock_readings(epoch):
+    """The seconds whose host-local time reads as ``epoch``'s, ``epoch`` among them, oldest first: two in the
+    hour that repeats when the clocks go back (an hour apart, half an hour in Lord Howe), else one."""
+    try:
+        wall = time.localtime(epoch)[:6]
+        return sorted(
+            [epoch] + [epoch + d for d in (-3600, 3600, -1800, 1800) if time.localtime(epoch + d)[:6] == wall]
+        )
+    except (OverflowError, OSError, ValueError):
+        return [epoch]
+
+
 def local_epoch(fields):
     """The epoch of a host-local time ``(year, month, day, hour, minute, second, ...)`` written without its
     offset. In the hour that repeats when the clocks go back it is the earlier of the two readings (as Python's
     ``fold=0``), whatever ``mktime`` picks: glibc's pick depends on the calls made before, so processes and runs
     would differ. Raises ValueError or OverflowError as ``mktime`` does."""
-    wall = tuple(fields[:6])
-    epoch = int(time.mktime(wall + (0, 0, -1)))
-    try:
-        for shift in (3600, 1800):
-            if tuple(time.localtime(epoch - shift)[:6]) == wall:
-                return epoch - shift
-    except (OverflowError, OSError, ValueError):
-        pass
-    return epoch
+    return wall_clock_readings(int(time.mktime(tuple(fields[:6]) + (0, 0, -1))))[0]
 
 
 def iso(epoch):

@@ -45,6 +45,7 @@ from ansible_collections.fleetguard.webshield.plugins.module_utils._stats import
     add_access_block,
     days_at,
     iso,
+    wall_clock_readings,
 )
 
 MAX_ERROR_LINE = 65536
@@ -191,15 +192,14 @@ def _add_error_lines(stats, buf):
 
 
 def _same_wall_clock(epoch, cache):
-    """``epoch`` and the other seconds whose host-local time reads the same: in the hour that repeats when the
-    clocks go back, fail2ban's log (local time, no offset) cannot tell which of the two it was. ``cache``: a
-    dict the caller keeps (the shifts are worked out once per quarter hour: clocks change on one)."""
+    """``wall_clock_readings(epoch)``: in the hour that repeats when the clocks go back, fail2ban's log (local
+    time, no offset) cannot tell which of the two it was. ``cache``: a dict the caller keeps (the readings are
+    worked out once per quarter hour: clocks change on one)."""
     key = ("same wall clock", epoch // 900)
     shifts = cache.get(key)
     if shifts is None:
-        wall = time.localtime(epoch)[:6]
-        shifts = cache[key] = [d for d in (-3600, 3600, -1800, 1800) if time.localtime(epoch + d)[:6] == wall]
-    return [epoch] + [epoch + d for d in shifts]
+        shifts = cache[key] = [e - epoch for e in wall_clock_readings(epoch)]
+    return [epoch + d for d in shifts]
 
 
 def _ban(stats, epoch, jail, addr, line=None):
