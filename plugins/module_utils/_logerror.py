@@ -24,7 +24,14 @@ import re
 import sqlite3
 import time
 
-from ansible_collections.fleetguard.webshield.plugins.module_utils._stats import MONTHS, local_epoch, normalize_address
+from ansible_collections.fleetguard.webshield.plugins.module_utils._stats import (
+    EPOCH_MAX,
+    EPOCH_MIN,
+    MONTHS,
+    in_time_range,
+    local_epoch,
+    normalize_address,
+)
 
 # [time] [level or module:level] optional [pid ...], optional "file.c(line): " (debug and trace levels),
 # optional "(errno)text: ", then [client X] / [remote X]
@@ -74,7 +81,7 @@ def parse_error_time(text):
         tup = date + (int(hms[0]), int(hms[1]), int(hms[2]), 0, 0, -1)
         if not (1 <= tup[1] <= 12 and 1 <= tup[2] <= 31 and tup[3] < 24 and tup[4] < 60 and tup[5] < 61):
             return None
-        return local_epoch(tup)
+        return in_time_range(local_epoch(tup))
     except (KeyError, ValueError, IndexError, OverflowError):
         return None
 
@@ -106,7 +113,7 @@ def _error_minute(text):
 
 def _fail2ban_minute(text):
     try:
-        return local_epoch(time.strptime(text + ":00", "%Y-%m-%d %H:%M:%S"))
+        return in_time_range(local_epoch(time.strptime(text + ":00", "%Y-%m-%d %H:%M:%S")))
     except (ValueError, OverflowError):
         return None
 
@@ -234,13 +241,15 @@ def parse_fail2ban_line(line, cache=None):
     return epoch, m.group("jail"), m.group("action"), addr
 
 
-def read_fail2ban_db(path, since=None, until=None, after=None):
+def read_fail2ban_db(path, since=None, until=None, after=None, skipped=None):
     """Ban rows ``(epoch, jail, address)`` from fail2ban's SQLite database, opened read-only, oldest first.
 
     Both schemas keep one row per ban in ``bans(jail, ip, timeofban, ...)`` (0.9.x; 0.11+ adds
     ``bantime``/``bancount`` and the ``bips`` table of current bans, which is not needed here).
     ``after``: ``(epoch, pairs)``, the newest second a previous run read and the ``(jail, address)`` pairs it
     read in that second; only later rows are returned (a ban added in that second since is one of them).
+    A row whose time is not a number of seconds within EPOCH_MIN..EPOCH_MAX is left out, and appended to the
+    list ``skipped`` (when given) as ``(jail, address, time)``.
     Raises ``sqlite3.Error`` or ``OSError`` with the reason.
     """
     # a URI: "%" first, as every escape starts with it
@@ -264,6 +273,10 @@ def read_fail2ban_db(path, since=None, until=None, after=None):
         for tob, jail, ip in conn.execute(sql + " ORDER BY timeofban", args):
             addr = normalize_address(str(ip))
             if addr is None or tob is None:
+                continue
+            if isinstance(tob, bool) or not isinstance(tob, (int, float)) or not EPOCH_MIN <= tob <= EPOCH_MAX:
+                if skipped is not None:
+                    skipped.append((str(jail), addr, tob))
                 continue
             row = (int(tob), str(jail), addr)
             if after is not None and row[0] == after[0] and row[1:] in after[1]:

@@ -24,7 +24,12 @@ from datetime import datetime, timedelta
 from itertools import compress, repeat
 from operator import contains, itemgetter
 
-from ansible_collections.fleetguard.webshield.plugins.module_utils._stats import cached_map, local_epoch, zone_seconds
+from ansible_collections.fleetguard.webshield.plugins.module_utils._stats import (
+    cached_map,
+    in_time_range,
+    local_epoch,
+    zone_seconds,
+)
 
 PRESETS = {
     "common": '%h %l %u %t "%r" %>s %b',
@@ -204,7 +209,11 @@ class TimeFormat:
         return cached_map(self.token_cache, texts, inside)
 
     def epoch(self, text):
-        """Epoch seconds of one time text (the directives' texts joined by NUL), or None."""
+        """Epoch seconds of one time text (the directives' texts joined by NUL), or None (also for a time
+        outside the years 1900-9999)."""
+        return in_time_range(self._epoch(text))
+
+    def _epoch(self, text):
         m = self.regex.match(text)
         if m is None:
             return None

@@ -189,6 +189,15 @@ class TimeParser:
 
 _SECONDS = dict((b":%02d" % i, i) for i in range(61))
 
+# The times a log line or a ban may have: years 1900 to 9999, which Python's datetime can show in every zone
+# (a line written at year 1 or 10000, or a ban at 10**17, is malformed: reporting it would fail the whole run).
+EPOCH_MIN, EPOCH_MAX = -2208988800, 253402214400
+
+
+def in_time_range(epoch):
+    """``epoch`` if it is within EPOCH_MIN..EPOCH_MAX, else None."""
+    return epoch if epoch is not None and EPOCH_MIN <= epoch <= EPOCH_MAX else None
+
 
 def _minute_epoch(ts):
     """Epoch of the minute of an Apache ``%t`` value, or None when it is not a valid time."""
@@ -201,7 +210,7 @@ def _minute_epoch(ts):
         if hh > 23 or mm > 59 or zone[:1] not in (b"+", b"-"):
             return None
         datetime(year, month, day)  # validates the day of the month
-        return calendar.timegm((year, month, day, hh, mm, 0)) - zone_seconds(zone)
+        return in_time_range(calendar.timegm((year, month, day, hh, mm, 0)) - zone_seconds(zone))
     except (KeyError, ValueError):
         return None
 

@@ -625,8 +625,9 @@ def _collect(opts):
         else:
             # With a state file, the bans up to the newest second the previous run read were counted then.
             after = _db_mark(db_mark, path)
+            skipped = []
             try:
-                rows = read_fail2ban_db(path, cfg.since, cfg.until, after)
+                rows = read_fail2ban_db(path, cfg.since, cfg.until, after, skipped)
             except (sqlite3.Error, OSError) as exc:
                 raise SourceError(path, "cannot read fail2ban database: %s" % exc)
             for epoch, jail, addr in rows:
@@ -642,12 +643,18 @@ def _collect(opts):
                     "kind": "fail2ban_db",
                     "start": 0,
                     "offset": 0,
-                    "lines": len(rows),
+                    "lines": len(rows) + len(skipped),
                     "bytes": 0,
-                    "malformed": 0,
+                    "malformed": len(skipped),
                     "status": "read",
                 }
             )
+            if skipped:
+                jail, addr, value = skipped[0]
+                warnings.append(
+                    "fail2ban_db: %s: %d bans skipped: their timeofban is not a time in the years 1900-9999 (first: "
+                    "jail %s, %s, timeofban %r)" % (path, len(skipped), jail, addr, value)
+                )
     # Reading is over: the parsing caches and the per-day bookkeeping make room for the result.
     stats.drop_caches()
     stats.settle_days()

@@ -335,6 +335,37 @@ def test_read_fail2ban_db_errors(tmp_path):
         _logerror.read_fail2ban_db(str(bad))
 
 
+def test_read_fail2ban_db_skips_bans_whose_time_is_not_a_time(tmp_path):
+    """A row whose timeofban is text, infinite or outside the years 1900-9999 (a hand-edited or damaged
+    database) is left out and listed; the other rows are read."""
+    db = tmp_path / "f2b.sqlite3"
+    conn = sqlite3.connect(str(db))
+    conn.execute("CREATE TABLE bans(jail TEXT NOT NULL, ip TEXT, timeofban NOT NULL, data JSON)")
+    bad = ["yesterday", 1.5e20, float("inf"), 10**17, 10**13, -(10**13)]
+    conn.executemany("INSERT INTO bans VALUES ('web', ?, ?, '{}')", [("192.0.2.%d" % i, v) for i, v in enumerate(bad)])
+    conn.execute("INSERT INTO bans VALUES ('web', '192.0.2.9', ?, '{}')", (T,))
+    conn.execute("INSERT INTO bans VALUES ('web', '192.0.2.10', ?, '{}')", (-5,))  # a clock at 1970
+    conn.commit()
+    conn.close()
+    skipped = []
+    assert _logerror.read_fail2ban_db(str(db), skipped=skipped) == [(-5, "web", "192.0.2.10"), (T, "web", "192.0.2.9")]
+    assert sorted(addr for _jail, addr, _value in skipped) == ["192.0.2.%d" % i for i in range(6)]
+
+
+@pytest.mark.parametrize(
+    "stamp",
+    [
+        "Mon Jan 01 00:00:00 0001",
+        "Fri Dec 31 23:59:59.000000 9999",
+        "Sat Jan 01 00:00:00 10000",
+        "Sun Dec 31 23:59:59 1899",
+    ],
+)
+def test_error_times_outside_the_years_1900_to_9999_are_not_times(stamp):
+    assert _logerror.parse_error_time(stamp) is None
+    assert _logerror.parse_error_time("Mon Jan 01 00:00:00 1900") is not None
+
+
 # -- the block reader must count every block as the line-by-line reader does -----------------------
 
 _STAMPS = ["Wed Feb 03 10:11:12 2021", "Wed Feb 03 10:11:12.123456 2021", "Thu Feb 04 00:00:59 2021",

@@ -83,6 +83,33 @@ def run_module(**args):
 LINE = '%s - - [03/Feb/2021:10:11:%02d +0000] "GET %s HTTP/1.1" %d 100 "-" "UA"\n'
 
 
+def test_times_outside_the_years_1900_to_9999_are_malformed_not_a_failed_run(tmp_path):
+    """Before, one such line or ban failed the whole run ("year 0 is out of range", "Value too large")."""
+    access = tmp_path / "access.log"
+    access.write_text(
+        '192.0.2.1 - - [01/Jan/0001:00:00:00 +1400] "GET / HTTP/1.1" 200 5 "-" "UA"\n'
+        '192.0.2.2 - - [31/Dec/9999:23:59:59 -1400] "GET / HTTP/1.1" 200 5 "-" "UA"\n'
+        + LINE
+        % ("192.0.2.3", 0, "/", 200)
+    )
+    epochs = tmp_path / "epochs.log"
+    epochs.write_text('192.0.2.4 99999999999999999 "GET / HTTP/1.1"\n192.0.2.5 1612347060 "GET / HTTP/1.1"\n')
+    db = tmp_path / "f2b.sqlite3"
+    conn = sqlite3.connect(str(db))
+    conn.execute("CREATE TABLE bans(jail TEXT NOT NULL, ip TEXT, timeofban INTEGER NOT NULL, data JSON)")
+    conn.executemany("INSERT INTO bans VALUES ('web', ?, ?, '{}')", [("192.0.2.6", 10**17), ("192.0.2.7", 1612347072)])
+    conn.commit()
+    conn.close()
+    kind, res = run_module(access_logs=[str(access)], fail2ban_db=str(db))
+    assert kind == "ok", res
+    assert res["summary"]["malformed"] == 2 and sorted(res["clients"]) == ["192.0.2.3", "192.0.2.7"]
+    assert [f["malformed"] for f in res["files"]] == [2, 1]
+    assert any("%s: 1 bans skipped" % db in w and "timeofban 100000000000000000" in w for w in res["warnings_list"])
+    kind, res = run_module(access_logs=[str(epochs)], access_format='%a %{sec}t "%r"')
+    assert kind == "ok", res
+    assert res["summary"]["malformed"] == 1 and sorted(res["clients"]) == ["192.0.2.5"]
+
+
 def test_main_reads_access_error_and_fail2ban(tmp_path):
     access = tmp_path / "access.log"
     access.write_text("".join(LINE % ("203.0.113.5", i, "/wp-login.php", 404) for i in range(3)))
