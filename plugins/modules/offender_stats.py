@@ -423,7 +423,12 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.fleetguard.webshield.plugins.module_utils._logformat import LogFormatError, access_formats
 from ansible_collections.fleetguard.webshield.plugins.module_utils._logsource import SourceError, save_state
-from ansible_collections.fleetguard.webshield.plugins.module_utils._stats import DETECTORS, local_epoch
+from ansible_collections.fleetguard.webshield.plugins.module_utils._stats import (
+    DETECTORS,
+    EPOCH_MAX,
+    EPOCH_MIN,
+    local_epoch,
+)
 from ansible_collections.fleetguard.webshield.plugins.module_utils._stats_collect import (
     MAX_WORKERS,
     CollectError,
@@ -506,6 +511,8 @@ def validate(module, params):
                     msg="%s=%r is not a time; use ISO 8601 (2025-01-31 or 2025-01-31T10:00:00+09:00), "
                     "epoch seconds, or a relative time like -24h" % (key, p[key])
                 )
+            if not EPOCH_MIN <= p[key + "_epoch"] <= EPOCH_MAX:
+                module.fail_json(msg="%s=%r is out of range: a time in the years 1900-9999 is needed" % (key, p[key]))
         else:
             p[key + "_epoch"] = None
     if p["since_epoch"] is not None and p["until_epoch"] is not None and p["until_epoch"] <= p["since_epoch"]:

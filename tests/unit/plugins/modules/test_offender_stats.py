@@ -169,6 +169,8 @@ def test_state_file_incremental_and_check_mode(tmp_path):
         ({"access_logs": ["/nonexistent/access.log*"], "missing": "fail"}, "matches no file"),
         ({"access_logs": ["/etc/hostname"], "since": "yesterday"}, "since='yesterday' is not a time"),
         ({"access_logs": ["/etc/hostname"], "since": "-1h", "until": "-2h"}, "must be after since"),
+        ({"access_logs": ["/etc/hostname"], "since": "-9999999999999999999w"}, "is out of range: a time in the years"),
+        ({"access_logs": ["/etc/hostname"], "until": "1899-12-31"}, "until='1899-12-31' is out of range"),
         ({"access_logs": ["/etc/hostname"], "access_format": "%t %r"}, "no client field"),
         ({"access_logs": ["/etc/hostname"], "access_format": ["combined", "%t %r"]}, "'%t %r' has no client field"),
         ({"access_logs": ["/etc/hostname"], "access_format": []}, "access_format: a format or a non-empty list"),
