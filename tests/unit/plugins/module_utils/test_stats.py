@@ -758,6 +758,27 @@ def test_per_client_detail_is_bounded_to_the_heaviest_clients(tmp_path, monkeypa
     assert result["days"]["2021-02-03"]["clients"] == 22
 
 
+def add_bans(db, rows):
+    """Rows ``(jail, ip, timeofban)`` added to the fail2ban database ``db`` (its bans table made when missing)."""
+    conn = sqlite3.connect(str(db))
+    try:
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS bans(jail TEXT NOT NULL, ip TEXT, timeofban INTEGER NOT NULL, data JSON)"
+        )
+        conn.executemany("INSERT INTO bans VALUES (?, ?, ?, '{}')", rows)
+        conn.commit()
+    finally:
+        conn.close()
+
+
+def run_with_state(state_file, **kw):
+    """One run with ``state_file``, whose new state is written for the next: ``(result, old state, new state)``."""
+    result, old, new, _w = collect(options(state_file=str(state_file), **kw))
+    with open(str(state_file), "w") as fobj:
+        json.dump(new, fobj)
+    return result, old, new
+
+
 def test_a_ban_in_log_and_database_counts_once(tmp_path):
     log = tmp_path / "fail2ban.log"
     log.write_text(
@@ -766,14 +787,7 @@ def test_a_ban_in_log_and_database_counts_once(tmp_path):
         "2021-02-03 10:20:00,000 fail2ban.actions [1]: NOTICE  [web] Unban 192.0.2.1\n"
     )
     db = tmp_path / "fail2ban.sqlite3"
-    conn = sqlite3.connect(str(db))
-    conn.execute("CREATE TABLE bans(jail TEXT NOT NULL, ip TEXT, timeofban INTEGER NOT NULL, data JSON)")
-    conn.executemany(
-        "INSERT INTO bans VALUES (?, ?, ?, '{}')",
-        [("web", "192.0.2.1", 1612347073), ("web", "192.0.2.1", 1612350000), ("web", "192.0.2.2", 1612347072)],
-    )
-    conn.commit()
-    conn.close()
+    add_bans(db, [("web", "192.0.2.1", 1612347073), ("web", "192.0.2.1", 1612350000), ("web", "192.0.2.2", 1612347072)])
     result, _state, _warnings = run(fail2ban_logs=[str(log)], fail2ban_db=str(db))
     assert charged(result, "fail2ban") == Counter({"192.0.2.1": 2, "192.0.2.2": 1})
     assert result["fail2ban"] == {"recidive": {"bans": 1}, "web": {"bans": 3, "unbans": 1}}
@@ -823,15 +837,11 @@ def test_a_ban_in_the_repeated_hour_counts_once_from_log_and_database(tmp_path, 
         + "2021-06-01 10:00:00,000 fail2ban.actions [1]: NOTICE  [web] Ban 192.0.2.2\n"
     )
     db = tmp_path / "fail2ban.sqlite3"
-    conn = sqlite3.connect(str(db))
-    conn.execute("CREATE TABLE bans(jail TEXT NOT NULL, ip TEXT, timeofban INTEGER NOT NULL, data JSON)")
     june = int(time.mktime((2021, 6, 1, 11, 0, 0, 0, 0, -1)))  # an hour after the log's ban of 192.0.2.2
-    conn.executemany(
-        "INSERT INTO bans VALUES ('web', ?, ?, '{}')",
-        [("192.0.2.1", calendar.timegm(time.strptime(utc, "%Y-%m-%d %H:%M:%S"))), ("192.0.2.2", june)],
+    add_bans(
+        db,
+        [("web", "192.0.2.1", calendar.timegm(time.strptime(utc, "%Y-%m-%d %H:%M:%S"))), ("web", "192.0.2.2", june)],
     )
-    conn.commit()
-    conn.close()
     result, _state, _warnings = run(fail2ban_logs=[str(log)], fail2ban_db=str(db))
     assert charged(result, "fail2ban") == Counter({"192.0.2.1": 1, "192.0.2.2": 2})
     assert result["fail2ban"] == {"web": {"bans": 3}}
@@ -841,26 +851,17 @@ def test_incremental_runs_count_each_ban_of_the_database_once(tmp_path):
     """With state_file, a run counts the database's bans added since the previous run, also one added later
     in the newest second that run read; a run with nothing new counts none and leaves the state as it was."""
     db = tmp_path / "fail2ban.sqlite3"
-    conn = sqlite3.connect(str(db))
-    conn.execute("CREATE TABLE bans(jail TEXT NOT NULL, ip TEXT, timeofban INTEGER NOT NULL, data JSON)")
-
-    def add(*rows):
-        conn.executemany("INSERT INTO bans VALUES (?, ?, ?, '{}')", rows)
-        conn.commit()
 
     def incremental():
-        result, old, new, _w = collect(options(fail2ban_db=str(db), state_file=str(tmp_path / "state.json")))
-        with open(str(tmp_path / "state.json"), "w") as fobj:
-            json.dump(new, fobj)
+        result, old, new = run_with_state(tmp_path / "state.json", fail2ban_db=str(db))
         return charged(result, "fail2ban"), old == new
 
     t0 = 1612347072  # 2021-02-03 10:11:12 UTC
-    add(("web", "192.0.2.1", t0), ("web", "192.0.2.2", t0 + 10))
+    add_bans(db, [("web", "192.0.2.1", t0), ("web", "192.0.2.2", t0 + 10)])
     assert incremental() == (Counter({"192.0.2.1": 1, "192.0.2.2": 1}), False)
-    add(("web", "192.0.2.3", t0 + 10), ("web", "192.0.2.1", t0 + 20))  # one in the newest second read before
+    add_bans(db, [("web", "192.0.2.3", t0 + 10), ("web", "192.0.2.1", t0 + 20)])  # one in the newest second read before
     assert incremental() == (Counter({"192.0.2.3": 1, "192.0.2.1": 1}), False)
     assert incremental() == (Counter(), True)
-    conn.close()
     # a mark that is not what the module writes (edited by hand): the whole database, no traceback
     for mark in ("x", {"path": str(db), "time": "1"}, {"path": str(db), "time": 1, "seen": [1, 2]}):
         state = {"version": _stats_collect.STATE_VERSION, "files": [], "fail2ban_db": mark}
@@ -877,8 +878,7 @@ def test_a_ban_read_from_one_source_in_a_run_and_the_other_in_the_next_counts_on
     log = tmp_path / "fail2ban.log"
     log.write_text("")
     db = tmp_path / "fail2ban.sqlite3"
-    conn = sqlite3.connect(str(db))
-    conn.execute("CREATE TABLE bans(jail TEXT NOT NULL, ip TEXT, timeofban INTEGER NOT NULL, data JSON)")
+    add_bans(db, [])
     now = int(time.time()) - 60
 
     def log_ban(addr, epoch):
@@ -887,14 +887,10 @@ def test_a_ban_read_from_one_source_in_a_run_and_the_other_in_the_next_counts_on
             fobj.write("%s,123 fail2ban.actions [1]: NOTICE  [web] Ban %s\n" % (stamp, addr))
 
     def db_ban(addr, epoch):
-        conn.execute("INSERT INTO bans VALUES ('web', ?, ?, '{}')", (addr, epoch))
-        conn.commit()
+        add_bans(db, [("web", addr, epoch)])
 
     def incremental():
-        opts = options(fail2ban_logs=[str(log)], fail2ban_db=str(db), state_file=str(tmp_path / "state.json"))
-        result, _old, new, _w = collect(opts)
-        with open(str(tmp_path / "state.json"), "w") as fobj:
-            json.dump(new, fobj)
+        result, _old, new = run_with_state(tmp_path / "state.json", fail2ban_logs=[str(log)], fail2ban_db=str(db))
         return charged(result, "fail2ban"), new
 
     log_ban("192.0.2.7", now)  # in the log when the first run reads, in the database only after
@@ -909,7 +905,6 @@ def test_a_ban_read_from_one_source_in_a_run_and_the_other_in_the_next_counts_on
     db_ban("192.0.2.7", now + 30)
     counts, state = incremental()
     assert counts == Counter({"192.0.2.7": 1})
-    conn.close()
     # bans older than the run by more than RECENT_BANS are not kept; entries not written by the module are ignored
     old = now - _stats_collect.RECENT_BANS - 100
     state["fail2ban_recent"] += [["web", "192.0.2.9", old], ["web", 1, 2], "x", ["web", "192.0.2.9", True]]
