@@ -25,8 +25,6 @@ import sqlite3
 import time
 
 from ansible_collections.fleetguard.webshield.plugins.module_utils._stats import (
-    EPOCH_MAX,
-    EPOCH_MIN,
     MONTHS,
     in_time_range,
     local_epoch,
@@ -248,7 +246,7 @@ def read_fail2ban_db(path, since=None, until=None, after=None, skipped=None):
     ``bantime``/``bancount`` and the ``bips`` table of current bans, which is not needed here).
     ``after``: ``(epoch, pairs)``, the newest second a previous run read and the ``(jail, address)`` pairs it
     read in that second; only later rows are returned (a ban added in that second since is one of them).
-    A row whose time is not a number of seconds within EPOCH_MIN..EPOCH_MAX is left out, and appended to the
+    A row whose time is not a number of seconds ``in_time_range`` is left out, and appended to the
     list ``skipped`` (when given) as ``(jail, address, time)``.
     Raises ``sqlite3.Error`` or ``OSError`` with the reason.
     """
@@ -274,7 +272,7 @@ def read_fail2ban_db(path, since=None, until=None, after=None, skipped=None):
             addr = normalize_address(str(ip))
             if addr is None or tob is None:
                 continue
-            if isinstance(tob, bool) or not isinstance(tob, (int, float)) or not EPOCH_MIN <= tob <= EPOCH_MAX:
+            if isinstance(tob, bool) or not isinstance(tob, (int, float)) or in_time_range(tob) is None:
                 if skipped is not None:
                     skipped.append((str(jail), addr, tob))
                 continue

@@ -209,7 +209,7 @@ def _ban(stats, epoch, jail, addr, line=None):
     same = _same_wall_clock(epoch, stats.fail2ban_cache)
     if any((jail, addr, e + delta) in keys for e in same for delta in (-1, 0, 1)):
         return
-    stats.ban_keys.add((jail, addr, epoch))
+    keys.add((jail, addr, epoch))
     stats.fail2ban[jail]["bans"] += 1
     if "fail2ban" in stats.cfg.detectors and jail not in stats.cfg.fail2ban_ignore:
         stats.event(addr, epoch)

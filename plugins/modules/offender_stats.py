@@ -425,8 +425,7 @@ from ansible_collections.fleetguard.webshield.plugins.module_utils._logformat im
 from ansible_collections.fleetguard.webshield.plugins.module_utils._logsource import SourceError, save_state
 from ansible_collections.fleetguard.webshield.plugins.module_utils._stats import (
     DETECTORS,
-    EPOCH_MAX,
-    EPOCH_MIN,
+    in_time_range,
     local_epoch,
 )
 from ansible_collections.fleetguard.webshield.plugins.module_utils._stats_collect import (
@@ -511,7 +510,7 @@ def validate(module, params):
                     msg="%s=%r is not a time; use ISO 8601 (2025-01-31 or 2025-01-31T10:00:00+09:00), "
                     "epoch seconds, or a relative time like -24h" % (key, p[key])
                 )
-            if not EPOCH_MIN <= p[key + "_epoch"] <= EPOCH_MAX:
+            if in_time_range(p[key + "_epoch"]) is None:
                 module.fail_json(msg="%s=%r is out of range: a time in the years 1900-9999 is needed" % (key, p[key]))
         else:
             p[key + "_epoch"] = None
