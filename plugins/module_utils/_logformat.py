@@ -335,9 +335,16 @@ _WORD = re.compile(rb"\w+\Z")
 _MARK = "\x01%s%d\x01"
 
 
+# Between the pieces of one position a word of its own (a NUL byte, which Apache never writes: it escapes
+# control bytes, and a block holding one is left to the regex), so where each piece's words begin and end
+# can be checked: the same total could hide a line with a word too many beside one with a word too few.
+_PIECE_END = b"\x00"
+
+
 def _words(pieces):
-    """The words of the unquoted pieces of one position in every line (line breaks separate words too)."""
-    return b" ".join(pieces).split()
+    """The words of the unquoted pieces of one position in every line (line breaks separate words too),
+    with the word ``_PIECE_END`` between one piece's and the next's."""
+    return b" \x00 ".join(pieces).split()
 
 
 def _mark_escaped_quotes(buf, pos):
@@ -381,7 +388,9 @@ class Splitter:
     def __init__(self, quotes, fields, checks, time_affix=None):
         self.quotes = quotes  # Q
         self.fields = fields  # name -> ("quoted", j) or ("token", j, stride, extra, offset)
-        self.checks = checks  # ("literal", j, text) or ("tokens", j, stride, extra)
+        # ("literal", j, text) or ("tokens", j, stride, extra, first): the unquoted pieces j of n lines give
+        # stride * n + extra words, with _PIECE_END at first, first + stride, ... (one between two pieces)
+        self.checks = checks
         self.targets = {}  # request text -> target
         # A one-directive %{format}t time is the field "ttext", within this literal (before, after) text
         self.time_affix = time_affix
@@ -458,7 +467,7 @@ class Splitter:
         for j in range(0, quotes, 2):
             if any(b"\x01" in t for t in p1[j]):
                 t1, t2 = p1[j], p2[j]
-                checks.append(("tokens", j, len(t2) - len(t1), 2 * len(t1) - len(t2)))
+                checks.append(("tokens", j, len(t2) - len(t1), 2 * len(t1) - len(t2), t2.index(_PIECE_END)))
         return cls(quotes, fields, checks, time_affix)
 
     @staticmethod
@@ -490,8 +499,8 @@ class Splitter:
 
     def columns(self, buf, n):
         """``{field: list}`` for the ``n`` lines of ``buf`` (complete lines), or None (see the class)."""
-        if b"\r" in buf or b"\t" in buf or b"\x0b" in buf or b"\x0c" in buf:
-            return None  # whitespace that is not a separator here (Apache escapes it): the regex decides
+        if b"\r" in buf or b"\t" in buf or b"\x0b" in buf or b"\x0c" in buf or _PIECE_END in buf:
+            return None  # whitespace that is not a separator here, or a NUL (Apache escapes both): the regex decides
         escaped = False
         pos = buf.find(b"\\")
         if pos >= 0:
@@ -516,9 +525,11 @@ class Splitter:
                 if p[j::quotes].count(check[2]) != n:
                     return None
                 continue
-            _kind, j, stride, extra = check
+            _kind, j, stride, extra, first = check
             got = _words(heads if j == 0 else p[j::quotes])
-            if len(got) != stride * n + extra:
+            # Every piece must have its number of words: one line with a word too many (a user name with a
+            # space) beside one with a word too few would give the right total and shift the fields.
+            if len(got) != stride * n + extra or got[first::stride].count(_PIECE_END) != n - (j > 0):
                 return None
             tokens[j] = got
         cols = {}

@@ -1224,12 +1224,14 @@ def add_access_block(stats, buf, fmt):
         )
         fmt.splitter.release()
         return
-    rows = fmt.fast.findall(buf)
-    nfast = len(rows)
-    extra = []  # raw lines of the rows matched by the full regex (appended after the fast rows)
+    findall = fmt.fast.findall
+    rows = findall(buf)
+    extra = {}  # row number -> raw line, of the rows the full regex read
     if len(rows) < n:
-        # Lines with a backslash (Apache's escapes, \" inside a quoted field) need the full regex.
+        # Lines with a backslash (Apache's escapes, \" inside a quoted field) need the full regex. Their rows
+        # go between the fast rows of the lines before and after them: rows stay in line order.
         fast, full = fmt.fast.match, fmt.full.match
+        found = []  # (start, end, row) of the lines only the full regex reads
         pos = buf.find(b"\\")
         while pos >= 0:
             start = buf.rfind(b"\n", 0, pos) + 1
@@ -1238,13 +1240,20 @@ def add_access_block(stats, buf, fmt):
             if fast(line) is None:
                 m = full(line)
                 if m is not None:
-                    rows.append(tuple(g or b"" for g in m.groups()))
-                    extra.append(line)
+                    found.append((start, end, tuple(g or b"" for g in m.groups())))
             pos = buf.find(b"\\", end)
+        if found:
+            rows, pos = [], 0
+            for start, end, row in found:
+                rows.extend(findall(buf, pos, start))
+                extra[len(rows)] = buf[start:end]
+                rows.append(row)
+                pos = end + 1
+            rows.extend(findall(buf, pos))
     stats.malformed += n - len(rows)
     if not rows:
         return
-    lines = _BlockLines(buf, rows, nfast, extra, fmt.fast.match) if stats.cfg.sample_lines else None
+    lines = _BlockLines(buf, rows, extra, fmt) if stats.cfg.sample_lines else None
     index = fmt.index
     if index.get("query") is not None:
         it, iq = index["target"] - 1, index["query"] - 1
@@ -1262,33 +1271,40 @@ def add_access_block(stats, buf, fmt):
 
 
 class _BlockLines:
-    """The raw line of a ``findall`` row of one block, found only when asked for (samples are rare).
+    """The raw line of a row of one block (``rows`` in line order), found only when asked for (samples are rare).
 
-    The fast rows come in line order, skipping the lines the fast regex does not match, so row ``i``
-    is line ``i + shift`` with a shift that only grows; each candidate line is checked against the row.
+    ``extra`` holds the lines of the rows the full regex read. The others come from the fast regex, which
+    skips the malformed lines: row ``i`` is one of the lines ``i`` to ``i + skipped``, the one whose fields are
+    the row's. When more than one of them holds those fields (the same request twice), or many lines were
+    skipped, the lines of the rows are listed once for the block, in order.
     """
 
-    def __init__(self, buf, rows, nfast, extra, match):
-        self.buf, self.rows, self.nfast, self.extra, self.match = buf, rows, nfast, extra, match
+    def __init__(self, buf, rows, extra, fmt):
+        self.buf, self.rows, self.extra, self.fmt = buf, rows, extra, fmt
         self.lines = None
-        self.shift = 0
+        self.order = None  # the line of each row, once it is needed
 
     def __call__(self, i):
-        if i >= self.nfast:
-            return self.extra[i - self.nfast]
+        line = self.extra.get(i)
+        if line is not None:
+            return line
         if self.lines is None:
-            self.lines = self.buf.split(b"\n")
-        row, lines = self.rows[i], self.lines
-        # Lines the fast regex skips (escaped quotes, malformed) are all the shift there can be.
-        top = min(len(lines), i + len(lines) - self.nfast)
-        shift = min(self.shift, top - i)
-        fields = row if isinstance(row, tuple) else (row,)
-        for check in (self._holds, self._matches):
-            for j in list(range(i + shift, top)) + list(range(i, i + shift)):
-                if check(lines[j], fields):
-                    self.shift = j - i
-                    return lines[j]
-        return None
+            self.lines = self.buf.split(b"\n")[:-1]
+        lines = self.lines
+        skipped = len(lines) - len(self.rows)
+        if not skipped:
+            return lines[i]
+        if self.order is None and skipped <= 32:
+            row = self.rows[i]
+            fields = row if isinstance(row, tuple) else (row,)
+            found = [j for j in range(i, i + skipped + 1) if self._holds(lines[j], fields)]
+            found = [j for j in found if self._matches(lines[j], fields)]
+            if len(found) == 1:
+                return lines[found[0]]
+        if self.order is None:
+            fast, full = self.fmt.fast.match, self.fmt.full.match
+            self.order = [j for j, text in enumerate(lines) if fast(text) is not None or full(text) is not None]
+        return lines[self.order[i]] if len(self.order) == len(self.rows) else None
 
     @staticmethod
     def _holds(line, fields):
@@ -1296,5 +1312,5 @@ class _BlockLines:
         return all(map(line.__contains__, fields))
 
     def _matches(self, line, fields):
-        m = self.match(line)
+        m = self.fmt.fast.match(line)
         return m is not None and tuple(g or b"" for g in m.groups()) == fields

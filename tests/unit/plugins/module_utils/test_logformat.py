@@ -11,7 +11,7 @@ import os
 import time
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from ansible_collections.fleetguard.webshield.plugins.module_utils import _logformat, _stats
@@ -362,13 +362,22 @@ def test_formats_the_splitter_cannot_read_use_the_regex(fmt):
         b'192.0.2.1 - - [10/Oct/2000:13:55:36 -0700] "GET / HTTP/1.1" 200  "-" "UA"\n',
         b'192.0.2.1 - - [10/Oct/2000:13:55:36 -0700] "GET / HTTP/1.1" abc 5 "-" "UA"\n',
         b'192.0.2.1 - - [10/Oct/2000:13:55:36 -0700] "GET /\x01 HTTP/1.1" 200 5 "-" "a\\"b"\n',
+        # a user name with a space (a word too many) and a line without %l (one too few): the right total
+        b'192.0.2.1 - a b [10/Oct/2000:13:55:36 -0700] "GET /x HTTP/1.1" 200 5 "-" "UA"\n'
+        b'192.0.2.2 - [10/Oct/2000:13:55:37 -0700] "GET /y HTTP/1.1" 404 5 "-" "UA"\n'
+        b'192.0.2.3 - - [10/Oct/2000:13:55:38 -0700] "GET /z HTTP/1.1" 200 5 "-" "UA"\n',
+        # the same between the quoted fields: a status and size too many on one line, none on the next
+        b'192.0.2.1 - - [10/Oct/2000:13:55:36 -0700] "GET /x HTTP/1.1" 200 5 200 5 "-" "UA"\n'
+        b'192.0.2.2 - - [10/Oct/2000:13:55:37 -0700] "GET /y HTTP/1.1" "-" "UA"\n',
+        b'192.0.2.1 - - [10/Oct/2000:13:55:36 -0700] "GET /\x00 HTTP/1.1" 200 5 "-" "UA"\n',
     ],
 )
 def test_splitter_gives_up_on_blocks_of_another_shape(buf):
     assert AccessFormat("combined").splitter.columns(buf, buf.count(b"\n")) is None
 
 
-ISO_FORMAT = '%h %l %u [%{%Y-%m-%dT%H:%M:%S%z}t] "%r" %>s %b "%{Referer}i" "%{User-agent}i"'
+ISO_TIME = "%{%Y-%m-%dT%H:%M:%S%z}t"
+ISO_FORMAT = "%h %l %u [" + ISO_TIME + '] "%r" %>s %b "%{Referer}i" "%{User-agent}i"'
 # Times as that format writes them, a date that does not exist, and tokens where the time should be that
 # are not one (without the brackets, or another layout): malformed lines either way.
 _ISO_TIMES = [
@@ -410,6 +419,106 @@ def test_splitter_reads_a_strftime_time_as_the_regex_does(lines):
         _stats.add_access_block(stats, buf, fmt)
         result = stats.result(top=0)
         results.append((stats.malformed, result["clients"], result["days"], result["pages"], result["referers"]))
+    assert results[0] == results[1]
+
+
+# -- any LogFormat: the splitter counts every block as the regex does ------------------------------
+
+# What Apache writes for each directive: values with spaces, escaped quotes and brackets among them, and
+# times that are not times. A value may be empty only in a quoted field (see the note in test below).
+_VALUES = {
+    "%h": _CLIENTS + [b"-"],
+    "%a": _CLIENTS,
+    "%{c}a": _CLIENTS,
+    "%l": [b"-"],
+    "%u": [b"-", b"frank", b"a b", b'q\\"x'],
+    "%t": [b"[10/Oct/2000:13:55:36 -0700]", b"[03/Feb/2021:10:00:00 +0000]", b"[99/Xyz/2021:10:00:00 +0000]", b"[]"],
+    ISO_TIME: [b"2021-02-03T10:00:00+0000", b"2021-02-03T11:00:01+0100", b"2021-02-30T10:00:00+0000"],
+    "%{sec}t": [b"1612346400", b"1612346401", b"x"],
+    "%r": _REQUESTS + [b"GET /wp-login.php HTTP/1.1"],
+    "%>s": [b"200", b"404", b"-"],
+    "%s": [b"200", b"301"],
+    "%b": [b"5", b"-"],
+    "%{Referer}i": _REFERERS + [b"x y"],
+    "%{User-agent}i": _AGENTS + [b"[client 192.0.2.99]"],
+    "%{X-Forwarded-For}i": [b"198.51.100.7", b"-", b"192.0.2.4, 192.0.2.5"],
+    "%D": [b"12", b"1234567"],
+    "%v": [b"www", b"www.example.com"],
+    "%U": [b"/a", b"/cgi-bin/x.cgi", b"/.env"],
+    "%q": [b"", b"?x=1", b"?u=http://evil.example/"],
+    "%m": [b"GET", b"POST"],
+    "%O": [b"20"],
+    "%%": [b"%"],
+}
+_LAYOUT = [("", ""), ("", ""), ('"', '"'), ("[", "]")]
+
+
+@st.composite
+def _format_and_lines(draw):
+    """A LogFormat of a client, a time and up to six other directives in any order, each bare, quoted or in
+    brackets, with various separators; and lines Apache could write with it (some of them malformed)."""
+    head = [draw(st.sampled_from(["%h", "%a", "%{c}a"])), draw(st.sampled_from(["%t", "%t", "%{sec}t", ISO_TIME]))]
+    others = [d for d in _VALUES if d not in ("%h", "%a", "%{c}a", "%t", "%{sec}t", ISO_TIME)]
+    order = draw(st.permutations(head + draw(st.lists(st.sampled_from(others), max_size=6))))
+    layout = [draw(st.sampled_from(_LAYOUT)) for _d in order]
+    seps = [draw(st.sampled_from([" ", " ", " - ", " | ", ", "])) for _d in order[1:]] + [""]
+    text = "".join(a + d + b + sep for d, (a, b), sep in zip(order, layout, seps))
+    lines = []
+    for _i in range(draw(st.integers(1, 12))):
+        line = b""
+        for d, (a, b), sep in zip(order, layout, seps):
+            values = _VALUES[d] if a == '"' else [v for v in _VALUES[d] if v] or [b"-"]
+            line += a.encode() + draw(st.sampled_from(values)) + b.encode() + sep.encode()
+        lines.append(line)
+    return text, lines
+
+
+# Cases the test found: a word too many (the user agent) and one too few (the time) in one piece of a block
+# (the splitter read the fields of the third line one place off); lines with the same fields around a
+# malformed line and around one with escaped quotes (the regex took the evidence line from the wrong one).
+@example(
+    case=(
+        '%t %{User-agent}i %l %l "%l" %h',
+        [
+            b'[10/Oct/2000:13:55:36 -0700] Mozilla/5.0 (X11) - - "-" 192.0.2.1',
+            b'[10/Oct/2000:13:55:36 -0700] UA - - "-" 192.0.2.1',
+            b'[] UA - - "-" 192.0.2.1',
+        ],
+    )
+)
+@example(
+    case=(
+        '%{sec}t %h %l %l "%u"',
+        [
+            b'%s 192.0.2.1 - - "%s"' % fields
+            for fields in [(b"1612346400", b"-"), (b"x", b"-"), (b"1612346400", b"-"), (b"1612346400", b"frank")]
+        ],
+    )
+)
+@example(
+    case=('%h %t %u "%u" %l', [b'192.0.2.1 [03/Feb/2021:10:00:00 +0000] - "%s" -' % u for u in (b"-", b'q\\"x', b"-")])
+)
+@settings(max_examples=300, deadline=None)
+@given(case=_format_and_lines())
+def test_splitter_counts_any_format_as_the_regex_does(case):
+    """Everything the result holds (counts, offences, times, evidence lines) and the malformed count are the
+    same whether the splitter or the regex reads the block. (An empty value outside quotes, as in
+    ``[%{User-agent}i]`` with an empty header, is a line the splitter reads and the regex does not: left out.)"""
+    text, lines = case
+    try:
+        AccessFormat(text)
+    except LogFormatError:
+        return  # e.g. %{sec}t and %t in one format
+    buf = b"\n".join(lines) + b"\n"
+    results = []
+    for splitter in (True, False):
+        fmt = AccessFormat(text)
+        if not splitter:
+            fmt.splitter = None
+        config = _stats.Config(flood_windows=[(60, 2)], sample_lines=2, tripwire_paths=["/.env", "/wp-login.php"])
+        stats = _stats.Stats(config)
+        _stats.add_access_block(stats, buf, fmt)
+        results.append((stats.malformed, stats.result(top=0)))
     assert results[0] == results[1]
 
 

@@ -184,6 +184,9 @@ def test_escaped_quotes_in_user_agent_still_count_the_request(tmp_path):
 ACCESS = '%s - - [03/Feb/2021:10:%02d:%02d +0000] "GET %s HTTP/1.1" %d 100 "%s" "UA"\n'
 
 
+ACCESS_UA = '192.0.2.7 - - [03/Feb/2021:10:00:00 +0000] "GET /a HTTP/1.1" 200 5 "-" "%s"\n'
+
+
 def access_line(client, minute, second, *, path="/", status=200, referer="-"):
     return ACCESS % (client, minute, second, path, status, referer)
 
@@ -1149,6 +1152,22 @@ def test_sample_lines_are_the_exact_offending_lines(tmp_path, before, offending,
     assert result["clients"]["192.0.2.7"]["offenses"] == {"tripwire": 1}
     assert result["clients"]["192.0.2.7"]["lines"] == expected
     assert result["clients"]["192.0.2.8"]["lines"] == []
+
+
+@pytest.mark.parametrize("agents", [("one", "two", "three"), ("one", 'a \\"q\\" b', "three")])
+def test_a_sample_is_its_own_line_when_lines_near_it_hold_the_same_fields(tmp_path, agents):
+    """The garbage line makes the block go through the regex, which skips it; the three requests differ only in
+    the user agent (not a field the regex keeps; one with escaped quotes, which only the full regex reads): the
+    one that overflows the window is the third."""
+    lines = [ACCESS_UA % ua for ua in agents]
+    path = tmp_path / "access.log"
+    path.write_bytes("".join([lines[0], "garbage\n", lines[1], lines[2]]).encode())
+    result, _state, _warnings = run(
+        access_logs=[str(path)], detectors=["flood"], flood_windows=[{"seconds": 60, "requests": 2}]
+    )
+    assert result["summary"]["malformed"] == 1
+    assert result["clients"]["192.0.2.7"]["offenses"] == {"flood": 1}
+    assert result["clients"]["192.0.2.7"]["lines"] == [lines[2].rstrip("\n")]
 
 
 def test_sample_lines_of_a_heavy_offender_are_its_first_offences(tmp_path):
