@@ -52,6 +52,10 @@ _QUOTED_FAST = rb'[^"\\\n]*'
 # Classes like \S and \w are the fastest in Python's regex engine; the time and status are checked
 # later (a bad one makes the line malformed), so the regex stays simple.
 _TOKEN = rb"\S+"
+# Headers, environment variables, notes, cookies and trailers: Apache writes a present but empty one as
+# nothing (only a missing one as "-"); a client can send an empty header to any format that logs one.
+_MAYBE_EMPTY = ("i", "o", "e", "n", "C", "^ti", "^to")
+_TOKEN_OR_EMPTY = rb"\S*"
 _TIME = rb"\[(?P<time>[^\]\n]*)\]"
 # The method is not captured: fewer groups make findall faster, and no detector needs it.
 _REQUEST = rb"(?:\w+ (?P<target>\S+) %s|%s)"
@@ -271,6 +275,8 @@ def _directive_regex(arg, letter, quoted, used, fast):
 
     if quoted:
         value = _QUOTED_FAST if fast else _QUOTED_ANY
+    elif letter in _MAYBE_EMPTY:
+        value = _TOKEN_OR_EMPTY
     else:
         value = _TOKEN
     if letter == "%":
