@@ -318,7 +318,9 @@ def _directive_regex(arg, letter, quoted, used, fast):
 
 def _compile(text, fast):
     used = set()
-    out = [b"^"]
+    # Spaces before and after the line's fields are let through, as the splitter does (it splits at runs of
+    # spaces); no value outside quotes holds one, so where each field starts stays certain.
+    out = [b"^ *"]
     pos = 0
     for m in _DIRECTIVE.finditer(text):
         literal = text[pos : m.start()]
@@ -329,7 +331,7 @@ def _compile(text, fast):
         out.append(_directive_regex(m.group(3), m.group(4), quoted, used, fast))
         pos = m.end()
     out.append(re.escape(text[pos:]).encode("utf-8"))
-    out.append(rb"\r?$")
+    out.append(rb" *\r?$")
     return re.compile(b"".join(out), re.MULTILINE)
 
 

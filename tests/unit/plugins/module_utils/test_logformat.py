@@ -480,6 +480,9 @@ _VALUES = {
 _LAYOUT = [("", ""), ("", ""), ('"', '"'), ("[", "]")]
 
 
+_OTHER_LINE = (b"192.0.2.1", _TIMES[1], b"GET / HTTP/1.1", b"200", b"-", b"UA")
+
+
 @st.composite
 def _format_and_lines(draw):
     """A LogFormat of a client, a time and up to six other directives in any order, each bare, quoted or in
@@ -495,13 +498,21 @@ def _format_and_lines(draw):
         line = b""
         for d, (a, b), sep in zip(order, layout, seps):
             line += a.encode() + draw(st.sampled_from(_VALUES[d])) + b.encode() + sep.encode()
+        # now and then a line of another shape: another format's, garbage, CRLF, spaces before or after
+        change = draw(st.integers(0, 30))
+        if change == 0:
+            line = draw(st.sampled_from([b"garbage", b"", b'"', _combined_line(_OTHER_LINE)]))
+        elif change <= 3:
+            line = [line + b"\r", line + b" ", b" " + line][change - 1]
         lines.append(line)
     return text, lines
 
 
 # Cases the test found: a word too many (the user agent) and one too few (the time) in one piece of a block
 # (the splitter read the fields of the third line one place off); lines with the same fields around a
-# malformed line and around one with escaped quotes (the regex took the evidence line from the wrong one).
+# malformed line and around one with escaped quotes (the regex took the evidence line from the wrong one);
+# a space at the end of a line (the splitter read the line, the regex did not).
+@example(case=('%t "%h"', [b'[10/Oct/2000:13:55:36 -0700] "192.0.2.1" ']))
 @example(
     case=(
         '%t %{User-agent}i %l %l "%l" %h',
