@@ -377,6 +377,7 @@ def test_splitter_gives_up_on_blocks_of_another_shape(buf):
 
 
 ISO_TIME = "%{%Y-%m-%dT%H:%M:%S%z}t"
+SPACED_TIME = "%{%d/%b/%Y %T}t"  # host-local, with a space: the splitter reads it only between quotes
 ISO_FORMAT = "%h %l %u [" + ISO_TIME + '] "%r" %>s %b "%{Referer}i" "%{User-agent}i"'
 # Times as that format writes them, a date that does not exist, and tokens where the time should be that
 # are not one (without the brackets, or another layout): malformed lines either way.
@@ -462,6 +463,8 @@ _VALUES = {
     "%t": [b"[10/Oct/2000:13:55:36 -0700]", b"[03/Feb/2021:10:00:00 +0000]", b"[99/Xyz/2021:10:00:00 +0000]", b"[]"],
     ISO_TIME: [b"2021-02-03T10:00:00+0000", b"2021-02-03T11:00:01+0100", b"2021-02-30T10:00:00+0000"],
     "%{sec}t": [b"1612346400", b"1612346401", b"x"],
+    "%{msec}t": [b"1612346400123", b"1612346401999", b"-1"],
+    SPACED_TIME: [b"03/Feb/2021 10:00:00", b"03/Feb/2021 10:00:01", b"31/Feb/2021 10:00:00", b"03/Feb/2021"],
     "%r": _REQUESTS + [b"GET /wp-login.php HTTP/1.1"],
     "%>s": [b"200", b"404", b"-"],
     "%s": [b"200", b"301"],
@@ -487,8 +490,9 @@ _OTHER_LINE = (b"192.0.2.1", _TIMES[1], b"GET / HTTP/1.1", b"200", b"-", b"UA")
 def _format_and_lines(draw):
     """A LogFormat of a client, a time and up to six other directives in any order, each bare, quoted or in
     brackets, with various separators; and lines Apache could write with it (some of them malformed)."""
-    head = [draw(st.sampled_from(["%h", "%a", "%{c}a"])), draw(st.sampled_from(["%t", "%t", "%{sec}t", ISO_TIME]))]
-    others = [d for d in _VALUES if d not in ("%h", "%a", "%{c}a", "%t", "%{sec}t", ISO_TIME)]
+    times = ["%t", "%t", "%{sec}t", "%{msec}t", ISO_TIME, SPACED_TIME]
+    head = [draw(st.sampled_from(["%h", "%a", "%{c}a"])), draw(st.sampled_from(times))]
+    others = [d for d in _VALUES if d not in ["%h", "%a", "%{c}a"] + times]
     order = draw(st.permutations(head + draw(st.lists(st.sampled_from(others), max_size=6))))
     layout = [draw(st.sampled_from(_LAYOUT)) for _d in order]
     seps = [draw(st.sampled_from([" ", " ", " - ", " | ", ", "])) for _d in order[1:]] + [""]
